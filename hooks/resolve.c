@@ -1,0 +1,168 @@
+#include "../src/xr_setup.h"
+
+#include "resolve.h"
+
+#include "../src/log.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <string.h>
+
+struct xr_find {
+  uintptr_t ra;
+  uintptr_t lo, hi;
+  const char *name;
+  bool found;
+  bool is_main;
+};
+
+static int xr_find_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+  struct xr_find *f = data;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  bool inside = false;
+  int i;
+
+  (void)size;
+  for (i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t start, end;
+    if (ph->p_type != PT_LOAD)
+      continue;
+    start = info->dlpi_addr + ph->p_vaddr;
+    end = start + ph->p_memsz;
+    if (start < lo)
+      lo = start;
+    if (end > hi)
+      hi = end;
+    if (f->ra >= start && f->ra < end)
+      inside = true;
+  }
+  if (!inside)
+    return 0;
+  f->found = true;
+  f->lo = lo;
+  f->hi = hi;
+  f->name = info->dlpi_name;
+  /* The main program is reported first and with an empty name. */
+  f->is_main = !info->dlpi_name || !info->dlpi_name[0];
+  return 1;
+}
+
+static bool xr_is_own(const struct xr_family *fam, size_t i, const void *p)
+{
+  return fam->own && fam->own[i] == p;
+}
+
+/* Fills fns from handle h (RTLD_NEXT when h is that). True when the anchor
+ * resolved to something that is not ours. */
+static bool xr_fill(struct xr_family *fam, void *h, void **fns)
+{
+  size_t i;
+  for (i = 0; i < fam->count; i++) {
+    void *p = dlsym(h, fam->names[i]);
+    fns[i] = xr_is_own(fam, i, p) ? NULL : p;
+  }
+  return fns[0] != NULL;
+}
+
+static bool xr_fill_next(struct xr_family *fam, void **fns)
+{
+  int st = atomic_load(&fam->next_state);
+  if (st == 0) {
+    st = xr_fill(fam, RTLD_NEXT, fam->next) ? 1 : -1;
+    atomic_store(&fam->next_state, st);
+  }
+  if (st < 0)
+    return false;
+  memcpy(fns, fam->next, sizeof(fam->next));
+  return true;
+}
+
+static bool xr_fill_sonames(struct xr_family *fam, void **fns)
+{
+  size_t i;
+  for (i = 0; fam->sonames[i]; i++) {
+    void *h = dlopen(fam->sonames[i], RTLD_NOLOAD | RTLD_LAZY);
+    if (!h)
+      continue;
+    if (xr_fill(fam, h, fns))
+      return true; /* handle kept on purpose */
+    dlclose(h);
+  }
+  return false;
+}
+
+static void *const *xr_resolve_slow(struct xr_family *fam, const void *ra)
+{
+  struct xr_find f;
+  struct xr_caller c;
+  size_t n;
+  bool ok = false;
+
+  memset(&f, 0, sizeof(f));
+  memset(&c, 0, sizeof(c));
+  f.ra = (uintptr_t)ra;
+  dl_iterate_phdr(xr_find_object, &f);
+  if (f.found && !f.is_main) {
+    void *h = dlopen(f.name, RTLD_NOLOAD | RTLD_LAZY);
+    if (h) {
+      ok = xr_fill(fam, h, c.fns);
+      if (!ok)
+        dlclose(h);
+    }
+  }
+  if (!ok)
+    ok = xr_fill_next(fam, c.fns);
+  if (!ok)
+    ok = xr_fill_sonames(fam, c.fns);
+  if (!ok) {
+    xr_err("%s is called but cannot be found; the call fails", fam->label);
+    return NULL;
+  }
+  if (!f.found) {
+    /* Unknown caller (JIT code, ...): use the table without caching. */
+    memcpy(fam->next, c.fns, sizeof(c.fns));
+    return fam->next;
+  }
+  c.lo = f.lo;
+  c.hi = f.hi;
+  pthread_mutex_lock(&fam->lock);
+  n = atomic_load_explicit(&fam->ncallers, memory_order_relaxed);
+  if (n < XR_RESOLVE_CALLERS) {
+    size_t i;
+    /* Another thread may have added it meanwhile. */
+    for (i = 0; i < n; i++)
+      if (fam->callers[i].lo == c.lo && fam->callers[i].hi == c.hi)
+        break;
+    if (i == n) {
+      fam->callers[n] = c;
+      atomic_store_explicit(&fam->ncallers, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&fam->lock);
+    return fam->callers[i].fns;
+  }
+  pthread_mutex_unlock(&fam->lock);
+  /* Table full: correct but uncached. RTLD_NEXT's table is the answer
+   * for most callers; the rare others pay the slow path each call. */
+  if (memcmp(c.fns, fam->next, sizeof(c.fns)) == 0)
+    return fam->next;
+  xr_debug("%s: caller table full; resolving per call", fam->label);
+  {
+    static XR_TLS void *spill[XR_RESOLVE_FUNCS];
+    memcpy(spill, c.fns, sizeof(spill));
+    return spill;
+  }
+}
+
+void *const *xr_resolve(struct xr_family *fam, const void *ra)
+{
+  size_t n = atomic_load_explicit(&fam->ncallers, memory_order_acquire);
+  uintptr_t a = (uintptr_t)ra;
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (a >= fam->callers[i].lo && a < fam->callers[i].hi)
+      return fam->callers[i].fns;
+  return xr_resolve_slow(fam, ra);
+}

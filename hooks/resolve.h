@@ -1,0 +1,55 @@
+/*
+ * Finding the real functions behind our hooks for libraries found at run
+ * time (libcurl today; libpq and libmariadb next).
+ *
+ * The library a call must go to is the one the *caller* linked: a process
+ * may hold libcurl.so.4 in the global scope and libcurl-gnutls.so.4 loaded
+ * RTLD_LOCAL by a plugin, and a handle of one must never reach the other.
+ * So resolution is per calling object (found from the return address with
+ * dl_iterate_phdr): dlsym on a NOLOAD handle of the caller searches exactly
+ * its dependency tree; the main program and objects without the library in
+ * their tree use dlsym(RTLD_NEXT); then the known SONAMEs. All of a
+ * family's functions for one caller come from one library. A result equal
+ * to one of our own hooks is rejected; NULL is never cached.
+ *
+ * Contract: the fast path (a caller seen before) is a lock-free scan of at
+ * most XR_RESOLVE_CALLERS entries. The slow path takes a mutex and calls
+ * into the loader, which allocates: never from a signal handler, a vfork
+ * child, or libc-level hooks. The NOLOAD handles are kept so that neither
+ * the caller nor the library can be unloaded under a cached pointer.
+ */
+#ifndef XR_RESOLVE_H
+#define XR_RESOLVE_H
+
+#include "../src/xr_setup.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define XR_RESOLVE_CALLERS 32
+#define XR_RESOLVE_FUNCS 16
+
+struct xr_caller {
+  uintptr_t lo, hi; /* address range of the caller's loaded segments */
+  void *fns[XR_RESOLVE_FUNCS];
+};
+
+struct xr_family {
+  const char *label;                 /* "libcurl", for logs */
+  const char *const *names;          /* names[0] is the anchor symbol */
+  size_t count;
+  const char *const *sonames;        /* NULL-terminated */
+  const void *const *own;            /* our hooks, parallel to names (NULL ok) */
+  pthread_mutex_t lock;
+  atomic_size_t ncallers;
+  struct xr_caller callers[XR_RESOLVE_CALLERS];
+  void *next[XR_RESOLVE_FUNCS];      /* the RTLD_NEXT table, once resolved */
+  atomic_int next_state;             /* 0 unknown, 1 resolved, -1 absent */
+};
+
+/* The function table for a call made from return address ra, or NULL
+ * when the family's library cannot be found (the hook then fails the call
+ * the way the library would without being initialised). */
+void *const *xr_resolve(struct xr_family *fam, const void *ra);
+
+#endif /* XR_RESOLVE_H */

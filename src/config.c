@@ -1,0 +1,261 @@
+#include "xr_setup.h"
+
+#include "config.h"
+
+#include "log.h"
+#include "names.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define XR_DEFAULT_DAEMON_HOST "127.0.0.1"
+#define XR_DEFAULT_DAEMON_PORT 2000
+
+static const char *xr_true_words[] = {"y", "yes", "t", "true", "on", "1"};
+static const char *xr_false_words[] = {"n", "no", "f", "false", "off", "0"};
+
+int xr_parse_bool(const char *s, bool *out)
+{
+  size_t i;
+  for (i = 0; i < XR_ARRAY_SIZE(xr_true_words); i++)
+    if (strcasecmp(s, xr_true_words[i]) == 0) {
+      *out = true;
+      return 0;
+    }
+  for (i = 0; i < XR_ARRAY_SIZE(xr_false_words); i++)
+    if (strcasecmp(s, xr_false_words[i]) == 0) {
+      *out = false;
+      return 0;
+    }
+  return -EINVAL;
+}
+
+static bool xr_host_char_ok(char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+int xr_parse_host_port(const char *s, size_t len, struct xr_endpoint *out)
+{
+  const char *colon = NULL;
+  size_t i, hlen;
+  unsigned long port = 0;
+
+  for (i = 0; i < len; i++)
+    if (s[i] == ':')
+      colon = s + i; /* last colon */
+  if (!colon)
+    return -EINVAL;
+  hlen = (size_t)(colon - s);
+  if (hlen == 0 || hlen >= sizeof(out->host))
+    return -EINVAL;
+  for (i = 0; i < hlen; i++)
+    if (!xr_host_char_ok(s[i]))
+      return -EINVAL; /* also rejects IPv6 literals: not an SDK form */
+  if (colon + 1 == s + len || (size_t)(s + len - colon - 1) > 5)
+    return -EINVAL;
+  for (i = (size_t)(colon - s) + 1; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -EINVAL;
+    port = port * 10 + (unsigned long)(s[i] - '0');
+  }
+  if (port == 0 || port > 65535)
+    return -EINVAL;
+  memcpy(out->host, s, hlen);
+  out->host[hlen] = '\0';
+  out->port = (uint16_t)port;
+  return 0;
+}
+
+int xr_parse_daemon_address(const char *s, struct xr_endpoint *udp,
+                            struct xr_endpoint *tcp)
+{
+  const char *sp = strchr(s, ' ');
+  struct xr_endpoint u, t;
+  bool have_u = false, have_t = false;
+  int pass;
+
+  if (!sp) {
+    if (xr_parse_host_port(s, strlen(s), &u) < 0)
+      return -EINVAL;
+    *udp = u;
+    *tcp = u;
+    return 0;
+  }
+  /* Exactly two tokens separated by one space, both prefixes required. */
+  if (strchr(sp + 1, ' '))
+    return -EINVAL;
+  for (pass = 0; pass < 2; pass++) {
+    const char *tok = pass ? sp + 1 : s;
+    size_t n = pass ? strlen(sp + 1) : (size_t)(sp - s);
+    struct xr_endpoint *dst;
+    if (n > 4 && strncasecmp(tok, "udp:", 4) == 0 && !have_u) {
+      dst = &u;
+      have_u = true;
+    } else if (n > 4 && strncasecmp(tok, "tcp:", 4) == 0 && !have_t) {
+      dst = &t;
+      have_t = true;
+    } else {
+      return -EINVAL;
+    }
+    if (xr_parse_host_port(tok + 4, n - 4, dst) < 0)
+      return -EINVAL;
+  }
+  *udp = u;
+  *tcp = t;
+  return 0;
+}
+
+static const struct {
+  const char *name;
+  unsigned bit;
+} xr_hook_names[] = {{"curl", XR_HOOK_CURL},
+                     {"pq", XR_HOOK_PQ},
+                     {"mysql", XR_HOOK_MYSQL},
+                     {"net", XR_HOOK_NET}};
+
+int xr_parse_hooks(const char *s, unsigned *out)
+{
+  unsigned bits = 0;
+  const char *p = s;
+
+  if (strcasecmp(s, "all") == 0) {
+    *out = XR_HOOK_ALL;
+    return 0;
+  }
+  if (strcasecmp(s, "none") == 0) {
+    *out = 0;
+    return 0;
+  }
+  while (*p) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    size_t i;
+    bool found = false;
+    while (n && *p == ' ') {
+      p++;
+      n--;
+    }
+    while (n && p[n - 1] == ' ')
+      n--;
+    for (i = 0; i < XR_ARRAY_SIZE(xr_hook_names); i++)
+      if (strlen(xr_hook_names[i].name) == n &&
+          strncasecmp(p, xr_hook_names[i].name, n) == 0) {
+        bits |= xr_hook_names[i].bit;
+        found = true;
+      }
+    if (!found)
+      return -EINVAL;
+    if (!comma)
+      break;
+    p = comma + 1;
+  }
+  *out = bits;
+  return 0;
+}
+
+struct xr_enum_word {
+  const char *word;
+  int value;
+};
+
+/* Looks s up in words; on no match logs one line and returns dflt. */
+static int xr_parse_enum(const char *var, const char *s,
+                         const struct xr_enum_word *words, size_t n, int dflt,
+                         const char *dflt_name)
+{
+  size_t i;
+  if (!s)
+    return dflt;
+  for (i = 0; i < n; i++)
+    if (strcasecmp(s, words[i].word) == 0)
+      return words[i].value;
+  xr_err("%s=\"%.64s\" is not valid; using %s", var, s, dflt_name);
+  return dflt;
+}
+
+void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program)
+{
+  static const struct xr_enum_word levels[] = {
+      {"off", XR_LOG_OFF},     {"none", XR_LOG_OFF},   {"error", XR_LOG_ERROR},
+      {"warn", XR_LOG_WARN},   {"warning", XR_LOG_WARN}, {"info", XR_LOG_INFO},
+      {"debug", XR_LOG_DEBUG}};
+  static const struct xr_enum_word modes[] = {{"call", XR_SEGMENT_CALL},
+                                              {"process", XR_SEGMENT_PROCESS},
+                                              {"off", XR_SEGMENT_OFF}};
+  static const struct xr_enum_word missing[] = {
+      {"LOG_ERROR", XR_CTX_LOG_ERROR},
+      {"IGNORE_ERROR", XR_CTX_IGNORE_ERROR},
+      {"RUNTIME_ERROR", XR_CTX_RUNTIME_ERROR}};
+  static const struct xr_enum_word sampling[] = {
+      {"default", XR_SAMPLING_DEFAULT}, {"all", XR_SAMPLING_ALL}};
+  const char *v;
+
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->enabled = true;
+  strcpy(cfg->udp.host, XR_DEFAULT_DAEMON_HOST);
+  cfg->udp.port = XR_DEFAULT_DAEMON_PORT;
+  cfg->tcp = cfg->udp;
+  cfg->hooks = XR_HOOK_ALL;
+
+  /* The level first, so that the other variables' complaints obey it. */
+  cfg->log_level = xr_parse_enum("XRAY_AUTO_LOG_LEVEL", get("XRAY_AUTO_LOG_LEVEL"),
+                                 levels, XR_ARRAY_SIZE(levels), XR_LOG_ERROR,
+                                 "error");
+  xr_log_level = cfg->log_level;
+
+  v = get("AWS_XRAY_SDK_ENABLED");
+  if (v && xr_parse_bool(v, &cfg->enabled) < 0) {
+    cfg->enabled = true;
+    xr_err("AWS_XRAY_SDK_ENABLED=\"%.64s\" is not a boolean; tracing stays enabled", v);
+  }
+
+  v = get("AWS_XRAY_DAEMON_ADDRESS");
+  if (v && *v && xr_parse_daemon_address(v, &cfg->udp, &cfg->tcp) < 0) {
+    strcpy(cfg->udp.host, XR_DEFAULT_DAEMON_HOST);
+    cfg->udp.port = XR_DEFAULT_DAEMON_PORT;
+    cfg->tcp = cfg->udp;
+    xr_err("AWS_XRAY_DAEMON_ADDRESS=\"%.64s\" is not host:port or \"tcp:h:p udp:h:p\"; using 127.0.0.1:2000",
+           v);
+  }
+
+  v = get("AWS_XRAY_TRACING_NAME");
+  if (!v || !*v || xr_sanitize_name(v, cfg->service, sizeof(cfg->service)) == 0)
+    (void)xr_sanitize_name(program && *program ? program : "unknown",
+                           cfg->service, sizeof(cfg->service));
+  if (!cfg->service[0])
+    strcpy(cfg->service, "unknown");
+
+  cfg->context_missing = (enum xr_context_missing)xr_parse_enum(
+      "AWS_XRAY_CONTEXT_MISSING", get("AWS_XRAY_CONTEXT_MISSING"), missing,
+      XR_ARRAY_SIZE(missing), XR_CTX_LOG_ERROR, "LOG_ERROR");
+  cfg->segment_mode = (enum xr_segment_mode)xr_parse_enum(
+      "XRAY_AUTO_SEGMENT", get("XRAY_AUTO_SEGMENT"), modes,
+      XR_ARRAY_SIZE(modes), XR_SEGMENT_CALL, "call");
+  cfg->sampling = (enum xr_sampling)xr_parse_enum(
+      "XRAY_AUTO_SAMPLING", get("XRAY_AUTO_SAMPLING"), sampling,
+      XR_ARRAY_SIZE(sampling), XR_SAMPLING_DEFAULT, "default");
+
+  v = get("XRAY_AUTO_HOOKS");
+  if (v && xr_parse_hooks(v, &cfg->hooks) < 0) {
+    cfg->hooks = XR_HOOK_ALL;
+    xr_err("XRAY_AUTO_HOOKS=\"%.64s\" is not a list of curl,pq,mysql,net; hooking all", v);
+  }
+
+  v = get("_X_AMZN_TRACE_ID");
+  if (v && *v) {
+    if (xr_trace_header_parse(v, strlen(v), &cfg->parent) == 0)
+      cfg->has_parent = true;
+    else
+      xr_warn("_X_AMZN_TRACE_ID is not a valid trace header; ignored");
+  }
+
+  v = get("AWS_LAMBDA_RUNTIME_API");
+  if (v && *v && xr_parse_host_port(v, strlen(v), &cfg->lambda_api) < 0) {
+    memset(&cfg->lambda_api, 0, sizeof(cfg->lambda_api));
+    xr_warn("AWS_LAMBDA_RUNTIME_API=\"%.64s\" is not host:port; ignored", v);
+  }
+}

@@ -1,0 +1,66 @@
+/*
+ * Configuration, read once from the environment by the constructor.
+ * Every malformed value falls back to its default with one log line; nothing
+ * here resolves names, opens files or allocates.
+ * Contract: xr_config_load() is pure apart from logging; the getter is
+ * injected so unit tests can feed any environment.
+ */
+#ifndef XR_CONFIG_H
+#define XR_CONFIG_H
+
+#include "xr_setup.h"
+
+#include "trace_header.h"
+
+enum xr_segment_mode { XR_SEGMENT_CALL, XR_SEGMENT_PROCESS, XR_SEGMENT_OFF };
+enum xr_context_missing {
+  XR_CTX_LOG_ERROR,
+  XR_CTX_IGNORE_ERROR,
+  XR_CTX_RUNTIME_ERROR
+};
+enum xr_sampling { XR_SAMPLING_DEFAULT, XR_SAMPLING_ALL };
+
+#define XR_HOOK_CURL 0x1u
+#define XR_HOOK_PQ 0x2u
+#define XR_HOOK_MYSQL 0x4u
+#define XR_HOOK_NET 0x8u
+#define XR_HOOK_ALL (XR_HOOK_CURL | XR_HOOK_PQ | XR_HOOK_MYSQL | XR_HOOK_NET)
+
+#define XR_HOST_MAX 254
+struct xr_endpoint {
+  char host[XR_HOST_MAX]; /* literal or name, resolved at first use */
+  uint16_t port;
+};
+
+struct xr_config {
+  bool enabled;
+  struct xr_endpoint udp; /* documents */
+  struct xr_endpoint tcp; /* sampling proxy */
+  char service[XR_NAME_MAX_BYTES + 1];
+  enum xr_context_missing context_missing;
+  enum xr_segment_mode segment_mode;
+  enum xr_sampling sampling;
+  unsigned hooks;
+  int log_level;
+  bool has_parent; /* _X_AMZN_TRACE_ID was valid */
+  struct xr_trace_header parent;
+  struct xr_endpoint lambda_api; /* AWS_LAMBDA_RUNTIME_API, port 0 if unset */
+};
+
+typedef const char *(*xr_getenv_fn)(const char *name);
+
+/* Fills cfg from the getter; never fails (defaults on bad input).
+ * program is the fallback service name (the program's short name). */
+void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program);
+
+/* "host:port" or "tcp:h:p udp:h:p" (either order). 0 or -EINVAL. */
+int xr_parse_daemon_address(const char *s, struct xr_endpoint *udp,
+                            struct xr_endpoint *tcp) XR_WUR;
+/* "host:port" with a numeric port 1..65535. 0 or -EINVAL. */
+int xr_parse_host_port(const char *s, size_t len, struct xr_endpoint *out) XR_WUR;
+/* Comma-separated families, "all" or "none". 0 or -EINVAL. */
+int xr_parse_hooks(const char *s, unsigned *out) XR_WUR;
+/* Python's rules: n/no/f/false/off/0 -> false, y/yes/t/true/on/1 -> true. */
+int xr_parse_bool(const char *s, bool *out) XR_WUR;
+
+#endif /* XR_CONFIG_H */

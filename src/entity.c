@@ -1,0 +1,204 @@
+#include "xr_setup.h"
+
+#include "entity.h"
+
+#include "clock.h"
+#include "ids.h"
+#include "names.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+cJSON *xr_json_slot(cJSON **slot)
+{
+  if (!*slot)
+    *slot = cJSON_CreateObject();
+  return *slot;
+}
+
+cJSON *xr_json_child(cJSON *obj, const char *key)
+{
+  cJSON *c;
+  if (!obj)
+    return NULL;
+  c = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (c)
+    return c;
+  return cJSON_AddObjectToObject(obj, key);
+}
+
+struct xr_entity *xr_entity_new(bool segment, const char *name)
+{
+  struct xr_entity *e = calloc(1, sizeof(*e));
+  if (!e)
+    return NULL;
+  e->segment = segment;
+  e->sampled = true;
+  e->tail = &e->children;
+  xr_new_entity_id(e->id);
+  e->start_us = xr_now_us();
+  if (name)
+    xr_entity_set_name(e, name);
+  if (segment) {
+    cJSON *xray = xr_json_child(xr_json_slot(&e->aws), "xray");
+    if (!xray || !cJSON_AddStringToObject(xray, "sdk", XR_SDK_NAME) ||
+        !cJSON_AddStringToObject(xray, "sdk_version", XRAY_AUTO_VERSION) ||
+        !cJSON_AddBoolToObject(xray, "auto_instrumentation", 1)) {
+      xr_entity_free(e);
+      return NULL;
+    }
+  }
+  return e;
+}
+
+void xr_entity_free(struct xr_entity *e)
+{
+  while (e) {
+    struct xr_entity *next = e->next;
+    xr_entity_free(e->children);
+    cJSON_Delete(e->http);
+    cJSON_Delete(e->aws);
+    cJSON_Delete(e->sql);
+    cJSON_Delete(e->cause);
+    cJSON_Delete(e->annotations);
+    cJSON_Delete(e->metadata);
+    free(e->header_extra);
+    free(e);
+    e = next;
+  }
+}
+
+void xr_entity_set_name(struct xr_entity *e, const char *name)
+{
+  if (xr_sanitize_name(name, e->name, sizeof(e->name)) == 0)
+    strcpy(e->name, "unknown");
+}
+
+void xr_entity_apply_status(struct xr_entity *e, long status)
+{
+  if (status == 429)
+    e->flags |= XR_FLAG_THROTTLE | XR_FLAG_ERROR;
+  else if (status >= 400 && status < 500)
+    e->flags |= XR_FLAG_ERROR;
+  else if (status >= 500 && status < 600)
+    e->flags |= XR_FLAG_FAULT;
+}
+
+int xr_entity_add_exception(struct xr_entity *e, const char *type,
+                            const char *message, bool remote)
+{
+  cJSON *cause, *list, *ex;
+  char id[XR_ID_LEN + 1];
+  char cwd[512];
+
+  e->flags |= XR_FLAG_FAULT;
+  cause = xr_json_slot(&e->cause);
+  if (!cause)
+    return -ENOMEM;
+  if (!cJSON_GetObjectItemCaseSensitive(cause, "working_directory") &&
+      getcwd(cwd, sizeof(cwd)))
+    (void)cJSON_AddStringToObject(cause, "working_directory", cwd);
+  list = cJSON_GetObjectItemCaseSensitive(cause, "exceptions");
+  if (!list)
+    list = cJSON_AddArrayToObject(cause, "exceptions");
+  ex = cJSON_CreateObject();
+  if (!list || !ex) {
+    cJSON_Delete(ex);
+    return -ENOMEM;
+  }
+  xr_new_entity_id(id);
+  cJSON_AddStringToObject(ex, "id", id);
+  if (message)
+    cJSON_AddStringToObject(ex, "message", message);
+  if (type)
+    cJSON_AddStringToObject(ex, "type", type);
+  cJSON_AddBoolToObject(ex, "remote", remote);
+  cJSON_AddItemToArray(list, ex);
+  return 0;
+}
+
+void xr_entity_add_child(struct xr_entity *parent, struct xr_entity *child)
+{
+  child->next = NULL;
+  *parent->tail = child;
+  parent->tail = &child->next;
+  parent->nchildren++;
+}
+
+struct xr_entity *xr_entity_take_children(struct xr_entity *parent)
+{
+  struct xr_entity *list = parent->children;
+  parent->children = NULL;
+  parent->tail = &parent->children;
+  parent->nchildren = 0;
+  return list;
+}
+
+/* Seconds with exactly six decimals: cJSON's %.17g would print float noise. */
+static bool xr_add_time(cJSON *obj, const char *key, int64_t us)
+{
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%lld.%06lld", (long long)(us / 1000000),
+           (long long)(us % 1000000));
+  return cJSON_AddRawToObject(obj, key, buf) != NULL;
+}
+
+static void xr_add_ref(cJSON *obj, const char *key, cJSON *item)
+{
+  if (item)
+    (void)cJSON_AddItemReferenceToObject(obj, key, item);
+}
+
+cJSON *xr_entity_to_json(const struct xr_entity *e, bool independent,
+                         bool with_children)
+{
+  cJSON *o = cJSON_CreateObject();
+  const struct xr_entity *c;
+
+  if (!o)
+    return NULL;
+  cJSON_AddStringToObject(o, "name", e->name);
+  cJSON_AddStringToObject(o, "id", e->id);
+  if (e->segment || independent)
+    cJSON_AddStringToObject(o, "trace_id", e->trace_id);
+  if (e->parent_id[0] && (e->segment || independent))
+    cJSON_AddStringToObject(o, "parent_id", e->parent_id);
+  if (!e->segment && independent)
+    cJSON_AddStringToObject(o, "type", "subsegment");
+  xr_add_time(o, "start_time", e->start_us);
+  if (e->end_us)
+    xr_add_time(o, "end_time", e->end_us);
+  else
+    cJSON_AddTrueToObject(o, "in_progress");
+  if (e->ns)
+    cJSON_AddStringToObject(o, "namespace", e->ns);
+  xr_add_ref(o, "http", e->http);
+  xr_add_ref(o, "aws", e->aws);
+  xr_add_ref(o, "sql", e->sql);
+  if (e->flags & XR_FLAG_ERROR)
+    cJSON_AddTrueToObject(o, "error");
+  if (e->flags & XR_FLAG_THROTTLE)
+    cJSON_AddTrueToObject(o, "throttle");
+  if (e->flags & XR_FLAG_FAULT)
+    cJSON_AddTrueToObject(o, "fault");
+  xr_add_ref(o, "cause", e->cause);
+  xr_add_ref(o, "annotations", e->annotations);
+  xr_add_ref(o, "metadata", e->metadata);
+  if (with_children && e->children) {
+    cJSON *arr = cJSON_AddArrayToObject(o, "subsegments");
+    for (c = e->children; c && arr; c = c->next) {
+      cJSON *cj = xr_entity_to_json(c, false, true);
+      if (!cj || !cJSON_AddItemToArray(arr, cj)) {
+        cJSON_Delete(cj);
+        goto fail;
+      }
+    }
+  }
+  return o;
+fail:
+  cJSON_Delete(o);
+  return NULL;
+}

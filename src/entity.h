@@ -1,0 +1,66 @@
+/*
+ * Segments and subsegments (xray-spec.md 2). Fixed fields live in the
+ * struct; the optional objects (http, aws, sql, cause, annotations,
+ * metadata) are cJSON trees owned by the entity, so that serialization can
+ * reference them without copying.
+ * Contract: an entity is owned by one thread at a time; nothing here locks.
+ * Allocation happens (malloc through cJSON), so never call these from a
+ * signal handler or a vfork child.
+ */
+#ifndef XR_ENTITY_H
+#define XR_ENTITY_H
+
+#include "xr_setup.h"
+
+#include <cjson/cJSON.h>
+
+#define XR_FLAG_ERROR 0x1u
+#define XR_FLAG_THROTTLE 0x2u
+#define XR_FLAG_FAULT 0x4u
+
+struct xr_entity {
+  struct xr_entity *next;      /* sibling in the parent's list */
+  struct xr_entity *children;  /* finished, embedded subsegments */
+  struct xr_entity **tail;
+  unsigned nchildren;
+  bool segment;
+  bool sampled;
+  char id[XR_ID_LEN + 1];
+  char trace_id[XR_TRACE_ID_LEN + 1];
+  char parent_id[XR_ID_LEN + 1]; /* "" when none */
+  char name[XR_NAME_MAX_BYTES + 1];
+  const char *ns;                /* static "remote"/"aws" or NULL */
+  int64_t start_us;
+  int64_t end_us;                /* 0 while in progress */
+  unsigned flags;
+  char *header_extra;            /* segments: Lineage etc. to pass on */
+  cJSON *http, *aws, *sql, *cause, *annotations, *metadata;
+};
+
+/* A new entity with a fresh id and start time = now; NULL on ENOMEM.
+ * Segments get the aws.xray block naming this library. */
+struct xr_entity *xr_entity_new(bool segment, const char *name);
+void xr_entity_free(struct xr_entity *e); /* children too; NULL ok */
+void xr_entity_set_name(struct xr_entity *e, const char *name);
+/* 4xx error, 429 throttle+error, 5xx fault (the SDKs' rule). */
+void xr_entity_apply_status(struct xr_entity *e, long status);
+/* Records an exception: sets fault and a cause object. 0 or -ENOMEM. */
+int xr_entity_add_exception(struct xr_entity *e, const char *type,
+                            const char *message, bool remote) XR_WUR;
+void xr_entity_add_child(struct xr_entity *parent, struct xr_entity *child);
+/* Returns the child list and leaves the parent with none. */
+struct xr_entity *xr_entity_take_children(struct xr_entity *parent);
+/* The object at *slot, created empty when absent; NULL on ENOMEM. */
+cJSON *xr_json_slot(cJSON **slot);
+/* obj[key] as an object, created when absent; NULL on ENOMEM. */
+cJSON *xr_json_child(cJSON *obj, const char *key);
+
+/*
+ * The document for e. independent: a subsegment sent on its own gets type,
+ * trace_id and parent_id. with_children: embed the finished children.
+ * References e's cJSON objects (no copy): delete the result before e.
+ */
+cJSON *xr_entity_to_json(const struct xr_entity *e, bool independent,
+                         bool with_children);
+
+#endif /* XR_ENTITY_H */

@@ -1,0 +1,67 @@
+#include "xr_setup.h"
+
+#include "names.h"
+
+#include <string.h>
+
+static bool xr_ascii_name_char(unsigned char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == ' ' || c == '\t' ||
+         strchr("_.:/%&#=+\\-@", c) != NULL;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
+static size_t xr_utf8_len(const unsigned char *s)
+{
+  size_t n, i;
+  if (s[0] >= 0xc2 && s[0] <= 0xdf)
+    n = 2;
+  else if (s[0] >= 0xe0 && s[0] <= 0xef)
+    n = 3;
+  else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+    n = 4;
+  else
+    return 0;
+  for (i = 1; i < n; i++)
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+  return n;
+}
+
+size_t xr_sanitize_name(const char *in, char *out, size_t outlen)
+{
+  const unsigned char *s = (const unsigned char *)in;
+  size_t o = 0, chars = 0;
+
+  if (outlen == 0)
+    return 0;
+  while (*s && chars < XR_NAME_MAX_CHARS) {
+    size_t n;
+    if (*s < 0x80) {
+      if (xr_ascii_name_char(*s) && *s != '\0') {
+        if (o + 1 >= outlen)
+          break;
+        out[o++] = (char)*s;
+        chars++;
+      }
+      s++;
+      continue;
+    }
+    /* Non-ASCII: a valid character counts as a letter (X-Ray allows
+     * Unicode letters; we cannot classify them without tables). */
+    n = xr_utf8_len(s);
+    if (n == 0) {
+      s++;
+      continue;
+    }
+    if (o + n >= outlen)
+      break;
+    memcpy(out + o, s, n);
+    o += n;
+    s += n;
+    chars++;
+  }
+  out[o] = '\0';
+  return o;
+}

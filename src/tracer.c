@@ -1,0 +1,361 @@
+#include "xr_setup.h"
+
+#include "tracer.h"
+
+#include "clock.h"
+#include "emitter.h"
+#include "ids.h"
+#include "log.h"
+#include "sampling.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* Past this many embedded subsegments a thread segment streams them
+ * (the Python SDK's threshold), bounding its memory. */
+#define XR_STREAM_THRESHOLD 30
+
+static struct xr_config xr_cfg;
+static int64_t xr_process_start_us;
+
+static XR_TLS struct xr_entity *xr_tseg;
+static XR_TLS unsigned long xr_tseg_serial;
+static atomic_ulong xr_serials;
+
+static pthread_mutex_t xr_proc_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(struct xr_entity *) xr_proc_seg;
+
+static atomic_ullong xr_missing_count;
+
+/* Identity of a trace context before any allocation. */
+struct xr_identity {
+  char trace_id[XR_TRACE_ID_LEN + 1];
+  char parent_id[XR_ID_LEN + 1];
+  bool sampled;
+  const char *extra;
+};
+
+void xr_tracer_init(const struct xr_config *cfg)
+{
+  xr_cfg = *cfg;
+  xr_process_start_us = xr_now_us();
+  xr_emitter_configure(&xr_cfg.udp);
+}
+
+const struct xr_config *xr_tracer_config(void)
+{
+  return &xr_cfg;
+}
+
+/* A new trace, or the one of header h (Root, Parent, Sampled honoured;
+ * Sampled=? or absent means we decide). */
+static void xr_identity_init(struct xr_identity *id,
+                             const struct xr_trace_header *h)
+{
+  int64_t now_s = xr_now_us() / 1000000;
+
+  memset(id, 0, sizeof(*id));
+  if (h && h->root[0]) {
+    memcpy(id->trace_id, h->root, sizeof(id->trace_id));
+    memcpy(id->parent_id, h->parent, sizeof(id->parent_id));
+    if (h->sampled == '1' || h->sampled == '0')
+      id->sampled = h->sampled == '1';
+    else
+      id->sampled = xr_sample(xr_cfg.sampling, now_s);
+    id->extra = h->extra[0] ? h->extra : NULL;
+  } else {
+    xr_new_trace_id(id->trace_id, now_s);
+    id->sampled = xr_sample(xr_cfg.sampling, now_s);
+  }
+}
+
+static struct xr_entity *xr_segment_new(const char *name,
+                                        const struct xr_identity *id)
+{
+  struct xr_entity *seg = xr_entity_new(true, name);
+  if (!seg)
+    return NULL;
+  memcpy(seg->trace_id, id->trace_id, sizeof(seg->trace_id));
+  memcpy(seg->parent_id, id->parent_id, sizeof(seg->parent_id));
+  seg->sampled = id->sampled;
+  if (id->extra && !(seg->header_extra = strdup(id->extra))) {
+    xr_entity_free(seg);
+    return NULL;
+  }
+  return seg;
+}
+
+static const struct xr_trace_header *xr_inherited(void)
+{
+  return xr_cfg.has_parent ? &xr_cfg.parent : NULL;
+}
+
+static struct xr_entity *xr_process_segment(void)
+{
+  struct xr_entity *seg = atomic_load_explicit(&xr_proc_seg, memory_order_acquire);
+  struct xr_identity id;
+
+  if (XR_LIKELY(seg != NULL))
+    return seg;
+  pthread_mutex_lock(&xr_proc_lock);
+  seg = atomic_load_explicit(&xr_proc_seg, memory_order_relaxed);
+  if (!seg) {
+    xr_identity_init(&id, xr_inherited());
+    seg = xr_segment_new(xr_cfg.service, &id);
+    if (seg) {
+      seg->start_us = xr_process_start_us;
+      /* Visible even if the process dies before exit (kill -9, _exit). */
+      if (seg->sampled)
+        (void)xr_emit_entity(seg, false);
+      atomic_store_explicit(&xr_proc_seg, seg, memory_order_release);
+    }
+  }
+  pthread_mutex_unlock(&xr_proc_lock);
+  return seg;
+}
+
+static void xr_context_missing(void)
+{
+  unsigned long long n = atomic_fetch_add(&xr_missing_count, 1);
+
+  if (xr_cfg.context_missing == XR_CTX_IGNORE_ERROR)
+    return;
+  /* RUNTIME_ERROR cannot raise in C; it logs every time instead. */
+  if (xr_cfg.context_missing == XR_CTX_RUNTIME_ERROR || n == 0)
+    xr_err("no segment is open (XRAY_AUTO_SEGMENT=off): call not traced%s",
+           xr_cfg.context_missing == XR_CTX_LOG_ERROR
+               ? "; further occurrences are counted, not logged"
+               : "");
+}
+
+static int xr_format_header(struct xr_span *sp, const char *trace_id,
+                            const char *parent, bool sampled, const char *extra)
+{
+  struct xr_trace_header h;
+
+  memset(&h, 0, sizeof(h));
+  memcpy(h.root, trace_id, sizeof(h.root));
+  memcpy(h.parent, parent, sizeof(h.parent));
+  h.sampled = sampled ? '1' : '0';
+  if (extra)
+    snprintf(h.extra, sizeof(h.extra), "%s", extra);
+  return xr_trace_header_format(&h, sp->header, sizeof(sp->header)) < 0 ? -ENOSPC : 0;
+}
+
+int xr_span_begin(struct xr_span *sp)
+{
+  struct xr_identity id;
+  char sub_id[XR_ID_LEN + 1];
+  const char *parent_of_sub;
+  int rc;
+
+  sp->sub = sp->seg = sp->owner = NULL;
+  sp->process = false;
+  sp->header[0] = '\0';
+
+  if (xr_tseg) {
+    memset(&id, 0, sizeof(id));
+    memcpy(id.trace_id, xr_tseg->trace_id, sizeof(id.trace_id));
+    id.sampled = xr_tseg->sampled;
+    id.extra = xr_tseg->header_extra;
+    parent_of_sub = xr_tseg->id;
+    sp->owner = xr_tseg;
+    sp->owner_serial = xr_tseg_serial;
+  } else if (xr_cfg.segment_mode == XR_SEGMENT_PROCESS) {
+    struct xr_entity *seg = xr_process_segment();
+    if (!seg)
+      return -ENOMEM;
+    memset(&id, 0, sizeof(id));
+    memcpy(id.trace_id, seg->trace_id, sizeof(id.trace_id));
+    id.sampled = seg->sampled;
+    id.extra = seg->header_extra;
+    parent_of_sub = seg->id;
+    sp->process = true;
+  } else if (xr_cfg.segment_mode == XR_SEGMENT_CALL) {
+    xr_identity_init(&id, xr_inherited());
+    parent_of_sub = NULL;
+    if (id.sampled) {
+      sp->seg = xr_segment_new(xr_cfg.service, &id);
+      if (!sp->seg)
+        return -ENOMEM;
+      parent_of_sub = sp->seg->id;
+    }
+  } else {
+    xr_context_missing();
+    return -ENOENT;
+  }
+
+  sp->sampled = id.sampled;
+  if (id.sampled) {
+    sp->sub = xr_entity_new(false, NULL);
+    if (!sp->sub) {
+      rc = -ENOMEM;
+      goto fail;
+    }
+    sp->sub->ns = "remote";
+    memcpy(sp->sub->trace_id, id.trace_id, sizeof(id.trace_id));
+    memcpy(sp->sub->parent_id, parent_of_sub, XR_ID_LEN + 1);
+    memcpy(sub_id, sp->sub->id, sizeof(sub_id));
+  } else {
+    /* Unsampled: nothing is recorded, but downstream still learns the
+     * Root and the decision (Node's and Go's behaviour). */
+    xr_new_entity_id(sub_id);
+  }
+  rc = xr_format_header(sp, id.trace_id, sub_id, id.sampled, id.extra);
+  if (rc < 0)
+    goto fail;
+  return 0;
+fail:
+  xr_span_discard(sp);
+  return rc;
+}
+
+void xr_span_discard(struct xr_span *sp)
+{
+  xr_entity_free(sp->sub);
+  xr_entity_free(sp->seg);
+  sp->sub = sp->seg = sp->owner = NULL;
+}
+
+static void xr_stream_children(struct xr_entity *seg)
+{
+  struct xr_entity *list = xr_entity_take_children(seg), *c;
+  for (c = list; c; c = c->next)
+    (void)xr_emit_entity(c, true);
+  xr_entity_free(list);
+}
+
+void xr_span_end(struct xr_span *sp)
+{
+  struct xr_entity *sub = sp->sub;
+
+  if (!sub) {
+    xr_span_discard(sp);
+    return;
+  }
+  if (!sub->end_us)
+    sub->end_us = xr_now_us();
+  if (sp->seg) {
+    sp->seg->start_us = sub->start_us;
+    sp->seg->end_us = sub->end_us;
+    xr_entity_add_child(sp->seg, sub);
+    (void)xr_emit_entity(sp->seg, false);
+    xr_entity_free(sp->seg); /* frees sub too */
+  } else if (sp->owner && sp->owner == xr_tseg &&
+             sp->owner_serial == xr_tseg_serial) {
+    xr_entity_add_child(xr_tseg, sub);
+    if (xr_tseg->nchildren > XR_STREAM_THRESHOLD)
+      xr_stream_children(xr_tseg);
+  } else {
+    (void)xr_emit_entity(sub, true);
+    xr_entity_free(sub);
+  }
+  sp->sub = sp->seg = sp->owner = NULL;
+}
+
+int xr_thread_segment_begin(const char *name, const char *header)
+{
+  struct xr_trace_header h;
+  const struct xr_trace_header *hp = NULL;
+  struct xr_identity id;
+  struct xr_entity *seg;
+
+  if (xr_tseg)
+    return -EALREADY;
+  if (header && xr_trace_header_parse(header, strlen(header), &h) == 0)
+    hp = &h;
+  xr_identity_init(&id, hp);
+  seg = xr_segment_new(name && *name ? name : xr_cfg.service, &id);
+  if (!seg)
+    return -ENOMEM;
+  xr_tseg = seg;
+  xr_tseg_serial = atomic_fetch_add(&xr_serials, 1) + 1;
+  return 0;
+}
+
+int xr_thread_segment_end(void)
+{
+  struct xr_entity *seg = xr_tseg;
+
+  if (!seg)
+    return -ENOENT;
+  xr_tseg = NULL;
+  seg->end_us = xr_now_us();
+  if (seg->sampled)
+    (void)xr_emit_entity(seg, false);
+  xr_entity_free(seg);
+  return 0;
+}
+
+int xr_context_header(char *buf, size_t len)
+{
+  struct xr_entity *ctx = xr_tseg;
+  struct xr_trace_header h;
+
+  if (!ctx && xr_cfg.segment_mode == XR_SEGMENT_PROCESS)
+    ctx = xr_process_segment();
+  if (!ctx)
+    return -ENOENT;
+  memset(&h, 0, sizeof(h));
+  memcpy(h.root, ctx->trace_id, sizeof(h.root));
+  memcpy(h.parent, ctx->id, sizeof(h.parent));
+  h.sampled = ctx->sampled ? '1' : '0';
+  if (ctx->header_extra)
+    snprintf(h.extra, sizeof(h.extra), "%s", ctx->header_extra);
+  return xr_trace_header_format(&h, buf, len);
+}
+
+void xr_tracer_exit(void)
+{
+  struct xr_entity *seg = atomic_exchange(&xr_proc_seg, NULL);
+  struct xr_emit_stats st;
+  unsigned long long missing = atomic_load(&xr_missing_count);
+
+  if (seg) {
+    seg->end_us = xr_now_us();
+    if (seg->sampled)
+      (void)xr_emit_entity(seg, false);
+    xr_entity_free(seg);
+  }
+  xr_emitter_stats(&st);
+  if (st.truncated || st.dropped || st.send_errors)
+    xr_warn("documents: %llu sent, %llu truncated, %llu split, %llu dropped, "
+            "%llu send errors",
+            st.sent, st.truncated, st.split, st.dropped, st.send_errors);
+  else
+    xr_info("documents: %llu sent, %llu split", st.sent, st.split);
+  if (missing > 1 && xr_cfg.context_missing == XR_CTX_LOG_ERROR)
+    xr_err("%llu calls were not traced: no segment was open", missing);
+}
+
+void xr_tracer_fork_child(void)
+{
+  struct xr_entity *seg = atomic_exchange(&xr_proc_seg, NULL);
+
+  /* The copies belong to the parent, which sends them; the child starts
+   * its own process segment and owns no thread segment. */
+  xr_entity_free(seg);
+  xr_entity_free(xr_tseg);
+  xr_tseg = NULL;
+  pthread_mutex_init(&xr_proc_lock, NULL);
+  xr_process_start_us = xr_now_us();
+}
+
+bool xr_tracer_excluded(const char *host, int port)
+{
+  const struct xr_endpoint *eps[3] = {&xr_cfg.udp, &xr_cfg.tcp, &xr_cfg.lambda_api};
+  size_t i;
+
+  /* The instance metadata service (IPv4 and IPv6). */
+  if (strcmp(host, "169.254.169.254") == 0 || strcmp(host, "fd00:ec2::254") == 0)
+    return true;
+  for (i = 0; i < XR_ARRAY_SIZE(eps); i++)
+    if (eps[i]->port && eps[i]->port == port && strcasecmp(eps[i]->host, host) == 0)
+      return true;
+  return false;
+}

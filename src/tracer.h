@@ -1,0 +1,69 @@
+/*
+ * Where the work of a traced call goes. A span is one downstream call (an
+ * HTTP transfer, later a query). When it begins, the tracer picks its
+ * context, in this order:
+ *   1. the segment the calling thread has open (xray_begin_segment, or an
+ *      inbound request in the sockets layer): the subsegment is embedded in
+ *      it when the span ends on that thread while it is still open, else
+ *      sent on its own;
+ *   2. XRAY_AUTO_SEGMENT=process: the process segment, created at the first
+ *      call (sent once in progress then, complete at exit); subsegments are
+ *      sent on their own as they finish;
+ *   3. XRAY_AUTO_SEGMENT=call (default): a segment of its own, named by the
+ *      service, holding just this call's subsegment, sent when it ends;
+ *   4. XRAY_AUTO_SEGMENT=off: no context; AWS_XRAY_CONTEXT_MISSING decides
+ *      what is logged and the call is not traced (no header either).
+ * Segments the library starts join the trace of an inherited
+ * _X_AMZN_TRACE_ID (Root, Parent as parent_id, Sampled) when there is one.
+ * Unsampled contexts record nothing but still give a downstream header with
+ * Sampled=0 and the same Root.
+ * Contract: allocates; not for signal handlers or vfork children; a span
+ * must be ended or discarded exactly once, on any thread.
+ */
+#ifndef XR_TRACER_H
+#define XR_TRACER_H
+
+#include "xr_setup.h"
+
+#include "config.h"
+#include "entity.h"
+#include "trace_header.h"
+
+struct xr_span {
+  struct xr_entity *sub;    /* the subsegment; NULL when unsampled */
+  struct xr_entity *seg;    /* call mode: the segment this call owns */
+  struct xr_entity *owner;  /* thread segment to embed into, if still open */
+  unsigned long owner_serial;
+  bool process;             /* send sub on its own (process segment) */
+  bool sampled;
+  char header[XR_HEADER_MAX]; /* downstream X-Amzn-Trace-Id value */
+};
+
+/* Must be called once before any span (the constructor does it). */
+void xr_tracer_init(const struct xr_config *cfg);
+const struct xr_config *xr_tracer_config(void);
+
+/* 0: span open (sampled or not), header set. -ENOENT: no context (call
+ * untraced, no header). -ENOMEM: untraced. */
+int xr_span_begin(struct xr_span *sp) XR_WUR;
+/* Stamps the end time and sends or embeds the subsegment. */
+void xr_span_end(struct xr_span *sp);
+/* Drops the span without sending anything. */
+void xr_span_discard(struct xr_span *sp);
+
+/* Thread segments (the C API, inbound requests). header may be NULL. */
+int xr_thread_segment_begin(const char *name, const char *header) XR_WUR;
+int xr_thread_segment_end(void) XR_WUR;
+/* The header a downstream call of this thread's context would carry, with
+ * Parent = the segment itself. Length, or a negative errno. */
+int xr_context_header(char *buf, size_t len) XR_WUR;
+
+/* Never traced: the daemon (UDP and TCP addresses), the Lambda Runtime
+ * API, the instance metadata service. */
+bool xr_tracer_excluded(const char *host, int port);
+
+/* Destructor: sends the process segment, logs the counters. */
+void xr_tracer_exit(void);
+void xr_tracer_fork_child(void);
+
+#endif /* XR_TRACER_H */

@@ -1,0 +1,133 @@
+#include "xr_setup.h"
+
+#include "url.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static char xr_lower(char c)
+{
+  return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+int xr_url_parse(const char *url, struct xr_url *u)
+{
+  const char *p = url, *auth, *auth_end, *at, *h, *hend, *colon = NULL;
+  size_t i, n;
+
+  memset(u, 0, sizeof(*u));
+  u->port = -1;
+  u->path = "";
+  if (!url)
+    return -EINVAL;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  /* scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://" */
+  for (i = 0; p[i] && (p[i] == '+' || p[i] == '-' || p[i] == '.' ||
+                       (p[i] >= 'a' && p[i] <= 'z') ||
+                       (p[i] >= 'A' && p[i] <= 'Z') ||
+                       (p[i] >= '0' && p[i] <= '9'));
+       i++)
+    ;
+  if (i > 0 && strncmp(p + i, "://", 3) == 0) {
+    if (i >= sizeof(u->scheme))
+      return -EINVAL;
+    for (n = 0; n < i; n++)
+      u->scheme[n] = xr_lower(p[n]);
+    u->scheme[i] = '\0';
+    p += i + 3;
+  } else {
+    strcpy(u->scheme, "http");
+  }
+  auth = p;
+  auth_end = p + strcspn(p, "/?#");
+  /* userinfo: up to the last '@' of the authority; never kept. */
+  at = NULL;
+  for (h = auth; h < auth_end; h++)
+    if (*h == '@')
+      at = h;
+  h = at ? at + 1 : auth;
+  if (h < auth_end && *h == '[') {
+    const char *rb = memchr(h, ']', (size_t)(auth_end - h));
+    if (!rb)
+      return -EINVAL;
+    u->ipv6 = true;
+    hend = rb;
+    h++;
+    if (rb + 1 < auth_end && rb[1] == ':')
+      colon = rb + 1;
+  } else {
+    hend = auth_end;
+    for (i = 0; h + i < auth_end; i++)
+      if (h[i] == ':') {
+        colon = h + i;
+        hend = colon;
+        break;
+      }
+  }
+  n = (size_t)(hend - h);
+  if (n == 0 || n >= sizeof(u->host))
+    return -EINVAL;
+  for (i = 0; i < n; i++)
+    u->host[i] = xr_lower(h[i]);
+  u->host[n] = '\0';
+  if (colon && colon + 1 < auth_end) {
+    long port = 0;
+    for (h = colon + 1; h < auth_end; h++) {
+      if (*h < '0' || *h > '9' || port > 65535)
+        return -EINVAL;
+      port = port * 10 + (*h - '0');
+    }
+    if (port > 65535)
+      return -EINVAL;
+    u->port = (int)port;
+  }
+  p = auth_end;
+  if (*p == '/') {
+    u->path = p;
+    u->path_len = strcspn(p, "?#");
+    p += u->path_len;
+  }
+  if (*p == '?') {
+    u->query = p + 1;
+    u->query_len = strcspn(p + 1, "#");
+  }
+  return 0;
+}
+
+int xr_url_default_port(const char *scheme)
+{
+  static const struct {
+    const char *scheme;
+    int port;
+  } ports[] = {{"http", 80}, {"https", 443}, {"ws", 80}, {"wss", 443},
+               {"ftp", 21}};
+  size_t i;
+  for (i = 0; i < XR_ARRAY_SIZE(ports); i++)
+    if (strcmp(scheme, ports[i].scheme) == 0)
+      return ports[i].port;
+  return -1;
+}
+
+int xr_url_port(const struct xr_url *u)
+{
+  return u->port >= 0 ? u->port : xr_url_default_port(u->scheme);
+}
+
+int xr_url_clean(const struct xr_url *u, char *buf, size_t len)
+{
+  char port[16] = "";
+  int n;
+
+  if (u->port >= 0 && u->port != xr_url_default_port(u->scheme))
+    snprintf(port, sizeof(port), ":%d", u->port);
+  n = snprintf(buf, len, "%s://%s%s%s%s%.*s", u->scheme, u->ipv6 ? "[" : "",
+               u->host, u->ipv6 ? "]" : "", port,
+               u->path_len ? (int)u->path_len : 1,
+               u->path_len ? u->path : "/");
+  if (n < 0 || (size_t)n >= len)
+    return -ENOSPC;
+  return n;
+}

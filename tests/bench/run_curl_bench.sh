@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Overhead benchmark for libxray-auto.so.
+#
+# usage: run_curl_bench.sh BUILD_DIR [N]
+#
+#   BUILD_DIR  directory holding libxray-auto.so and bench_curl
+#   N          keep-alive transfers per run (default 2000)
+#
+# Environment (optional): ROUNDS (default 5), NOOP_N (default 1000000),
+#   BENCH_PIN (default 1): with taskset and >= 2 usable CPUs, pin the HTTP
+#   server and bench_curl to one CPU and the UDP sinks to another.  On small
+#   VMs this cuts run-to-run noise from ~+-50% to a few %.  Because bench_curl
+#   (and any thread the library starts) shares its CPU with the server, the
+#   "added" column then measures the library's CPU cost per transfer, not
+#   latency hidden by other cores.  BENCH_PIN=0 disables pinning.
+#
+# Starts tests/bench/bench_server.py (keep-alive HTTP/1.1 on 127.0.0.1) and
+# two UDP sinks that stand in for the X-Ray daemon and just count datagrams,
+# then runs ROUNDS interleaved rounds of:
+#   bench_curl URL N            without the preload
+#   bench_curl URL N            LD_PRELOAD, XRAY_AUTO_SAMPLING=all (every
+#                               transfer traced; daemon = traced sink)
+#   bench_curl URL N            LD_PRELOAD, AWS_XRAY_SDK_ENABLED=false
+#                               (daemon = other sink)
+#   bench_curl --noop NOOP_N    without the preload
+#   bench_curl --noop NOOP_N    LD_PRELOAD, XRAY_AUTO_SAMPLING=all
+#                               (daemon = other sink)
+# and prints the medians as a table, plus the datagram counts.
+# All traffic stays on 127.0.0.1.
+set -euo pipefail
+
+PY=/usr/bin/python3
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+die() {
+    echo "run_curl_bench.sh: $*" >&2
+    exit 1
+}
+
+if [[ $# -lt 1 || $# -gt 2 ]]; then
+    echo "usage: $0 BUILD_DIR [N]" >&2
+    exit 2
+fi
+[[ -d $1 ]] || die "BUILD_DIR '$1' is not a directory"
+BUILD_DIR=$(cd "$1" && pwd)
+N=${2:-2000}
+ROUNDS=${ROUNDS:-5}
+NOOP_N=${NOOP_N:-1000000}
+[[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer (got '$N')"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+[[ $NOOP_N =~ ^[1-9][0-9]*$ ]] || die "NOOP_N must be a positive integer"
+
+LIB=$BUILD_DIR/libxray-auto.so
+BENCH=$BUILD_DIR/bench_curl
+SERVER=$SCRIPT_DIR/bench_server.py
+[[ -f $LIB ]] || die "$LIB does not exist (build the library first)"
+[[ -x $BENCH ]] || die "$BENCH does not exist or is not executable"
+[[ -f $SERVER ]] || die "$SERVER not found"
+[[ -x $PY ]] || die "$PY not found"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/xr-bench.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# UDP sink: binds an ephemeral port on 127.0.0.1, prints "PORT <n>", counts
+# datagrams (and those starting with the X-Ray daemon header line), writes
+# "<datagrams> <with_header>" to argv[1] when terminated.
+SINK_PY='
+import signal, socket, sys
+out = sys.argv[1]
+count = 0
+with_header = 0
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+except OSError:
+    pass
+s.bind(("127.0.0.1", 0))
+def stop(*_):
+    raise SystemExit(0)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+print("PORT %d" % s.getsockname()[1], flush=True)
+try:
+    while True:
+        data = s.recv(65536)
+        count += 1
+        if data.startswith(b"{") and b"\"format\"" in data.split(b"\n", 1)[0]:
+            with_header += 1
+finally:
+    with open(out, "w") as f:
+        f.write("%d %d\n" % (count, with_header))
+'
+
+# start_bg NAME CMD... : starts CMD with stdout to $TMP/NAME.out, waits for its
+# "PORT <n>" line and sets the global PORT_OUT.
+start_bg() {
+    local name=$1 pid i line
+    shift
+    "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    pid=$!
+    PIDS+=("$pid")
+    for ((i = 0; i < 100; i++)); do
+        line=$(head -n 1 "$TMP/$name.out" 2>/dev/null || true)
+        if [[ $line =~ ^PORT\ ([0-9]+)$ ]]; then
+            PORT_OUT=${BASH_REMATCH[1]}
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$TMP/$name.err" >&2 || true
+    die "$name did not start"
+}
+
+PIN_BENCH=()
+PIN_SINK=()
+PIN_NOTE="no CPU pinning"
+if [[ ${BENCH_PIN:-1} != 0 ]] && command -v taskset >/dev/null 2>&1; then
+    read -r -a CPUS <<<"$("$PY" -c 'import os; print(" ".join(map(str, sorted(os.sched_getaffinity(0)))))')"
+    if [[ ${#CPUS[@]} -ge 2 ]]; then
+        PIN_BENCH=(taskset -c "${CPUS[0]}")
+        PIN_SINK=(taskset -c "${CPUS[1]}")
+        PIN_NOTE="server + bench_curl pinned to CPU ${CPUS[0]}, UDP sinks to CPU ${CPUS[1]}"
+    fi
+fi
+
+start_bg server env -u LD_PRELOAD "${PIN_BENCH[@]}" "$PY" "$SERVER"
+HTTP_PORT=$PORT_OUT
+start_bg sink_traced env -u LD_PRELOAD "${PIN_SINK[@]}" "$PY" -c "$SINK_PY" "$TMP/sink_traced.count"
+SINK_TRACED_PID=${PIDS[-1]}
+SINK_TRACED_PORT=$PORT_OUT
+start_bg sink_other env -u LD_PRELOAD "${PIN_SINK[@]}" "$PY" -c "$SINK_PY" "$TMP/sink_other.count"
+SINK_OTHER_PID=${PIDS[-1]}
+SINK_OTHER_PORT=$PORT_OUT
+
+URL="http://127.0.0.1:$HTTP_PORT/bench"
+
+# run_bench LABEL KEY -- [VAR=value...] CMD... : runs CMD (bench_curl) with
+# LD_PRELOAD removed from the inherited environment, then the given variables
+# added, pinned like the server; prints the value of KEY=... from its output.
+run_bench() {
+    local label=$1 key=$2 out val rc=0
+    shift 3
+    out=$(env -u LD_PRELOAD "${PIN_BENCH[@]}" env "$@" 2>&1) || rc=$?
+    if [[ $rc -ne 0 ]]; then
+        [[ -z $out ]] || echo "$out" >&2
+        if [[ $rc -gt 128 ]]; then
+            die "bench_curl killed by signal $((rc - 128)): $label"
+        fi
+        die "bench_curl exited with status $rc: $label"
+    fi
+    val=$(sed -n "s/.*$key=\([0-9.]*\).*/\1/p" <<<"$out" | tail -n 1)
+    [[ -n $val ]] || die "no $key in output of $label: $out"
+    echo "$val"
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+        END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+WITH_TRACED=(LD_PRELOAD="$LIB" AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$SINK_TRACED_PORT"
+             XRAY_AUTO_SAMPLING=all)
+WITH_DISABLED=(LD_PRELOAD="$LIB" AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$SINK_OTHER_PORT"
+               XRAY_AUTO_SAMPLING=all AWS_XRAY_SDK_ENABLED=false)
+WITH_NOOP=(LD_PRELOAD="$LIB" AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$SINK_OTHER_PORT"
+           XRAY_AUTO_SAMPLING=all)
+
+echo "bench: $ROUNDS rounds, $N transfers per run, $NOOP_N no-op calls per run"
+echo "bench: server $URL, library $LIB"
+echo "bench: $PIN_NOTE"
+
+# Warm-up (not measured): server threads, page cache, CPU frequency.
+run_bench "warm-up" per_transfer_us -- "$BENCH" "$URL" "$N" >/dev/null
+
+T_WITHOUT=() T_TRACED=() T_DISABLED=() C_WITHOUT=() C_WITH=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    T_WITHOUT+=("$(run_bench "transfer without preload" per_transfer_us -- "$BENCH" "$URL" "$N")")
+    T_TRACED+=("$(run_bench "transfer with preload (traced)" per_transfer_us -- \
+        "${WITH_TRACED[@]}" "$BENCH" "$URL" "$N")")
+    T_DISABLED+=("$(run_bench "transfer with preload (disabled)" per_transfer_us -- \
+        "${WITH_DISABLED[@]}" "$BENCH" "$URL" "$N")")
+    C_WITHOUT+=("$(run_bench "noop without preload" per_call_ns -- "$BENCH" --noop "$NOOP_N")")
+    C_WITH+=("$(run_bench "noop with preload" per_call_ns -- \
+        "${WITH_NOOP[@]}" "$BENCH" --noop "$NOOP_N")")
+    echo "round $r/$ROUNDS: transfer ${T_WITHOUT[-1]} / ${T_TRACED[-1]} / ${T_DISABLED[-1]} us" \
+         "(without / traced / disabled), call ${C_WITHOUT[-1]} / ${C_WITH[-1]} ns (without / with)"
+done
+
+# Let the last datagrams arrive, then stop the sinks so they write their counts.
+sleep 0.5
+for pid in "$SINK_TRACED_PID" "$SINK_OTHER_PID"; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+done
+read -r TRACED_DGRAMS TRACED_HDR <"$TMP/sink_traced.count" || die "traced sink wrote no count"
+read -r OTHER_DGRAMS _ <"$TMP/sink_other.count" || die "other sink wrote no count"
+
+row() {
+    # row LABEL WITHOUT WITH
+    awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {
+        ratio = (a > 0) ? sprintf("%.3fx", b / a) : "n/a"
+        printf "%-38s | %10.2f | %10.2f | %+10.2f | %8s\n", l, a, b, b - a, ratio
+    }'
+}
+
+M_T_WITHOUT=$(median "${T_WITHOUT[@]}")
+M_T_TRACED=$(median "${T_TRACED[@]}")
+M_T_DISABLED=$(median "${T_DISABLED[@]}")
+M_C_WITHOUT=$(median "${C_WITHOUT[@]}")
+M_C_WITH=$(median "${C_WITH[@]}")
+
+echo
+echo "medians of $ROUNDS rounds"
+printf "%-38s | %10s | %10s | %10s | %8s\n" workload without with added ratio
+printf '%s\n' "---------------------------------------+------------+------------+------------+---------"
+row "traced transfer (us)" "$M_T_WITHOUT" "$M_T_TRACED"
+row "transfer, library disabled (us)" "$M_T_WITHOUT" "$M_T_DISABLED"
+row "pass-through untraced call (ns)" "$M_C_WITHOUT" "$M_C_WITH"
+
+EXPECTED=$((ROUNDS * N))
+echo
+echo "datagrams: traced sink received $TRACED_DGRAMS ($TRACED_HDR with daemon header)" \
+     "for $EXPECTED traced transfers ($ROUNDS x $N)"
+echo "datagrams: other sink (disabled + no-op runs) received $OTHER_DGRAMS (expected 0)"
+if [[ $TRACED_DGRAMS -eq $EXPECTED && $OTHER_DGRAMS -eq 0 ]]; then
+    echo "datagram check: OK"
+else
+    echo "datagram check: MISMATCH"
+fi

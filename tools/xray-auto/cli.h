@@ -1,0 +1,21 @@
+/* Shared command-line plumbing of the xray-auto tool. */
+#ifndef XRAY_AUTO_TOOL_CLI_H
+#define XRAY_AUTO_TOOL_CLI_H
+
+#include <stdio.h>
+
+#ifndef XRAY_AUTO_VERSION
+#define XRAY_AUTO_VERSION "0.0.0"
+#endif
+
+/* Exit status for bad command lines, as most Unix tools. */
+#define XT_EXIT_USAGE 2
+
+/* Full usage text (all subcommands). */
+void xt_usage(FILE *out);
+
+/* `xray-auto run ...`: argv[0] is "run". Returns the exit status unless
+ * it execs. */
+int xt_cmd_run(int argc, char **argv);
+
+#endif
