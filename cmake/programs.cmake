@@ -37,3 +37,7 @@ target_link_libraries(bench_curl PRIVATE CURL::libcurl)
 set_target_properties(curl_client xr_fetch rtld_local_host bench_curl PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>"
   LIBRARY_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
+
+# The benchmark's HTTP peer: C, so that its cost does not blur the client's.
+add_executable(bench_httpd "${XR_SOURCE_DIR}/tests/bench/bench_httpd.c")
+set_target_properties(bench_httpd PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")

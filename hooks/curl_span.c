@@ -326,8 +326,11 @@ bool xr_curl_begin(void *const *api, CURL *h)
   st->injected = false;
   (void)xr_find_header(st->headers, "X-Amzn-Trace-Id", &present);
   if (!present) {
-    int n = snprintf(st->line, sizeof(st->line), "X-Amzn-Trace-Id: %s", st->span.header);
-    if (n > 0 && (size_t)n < sizeof(st->line)) {
+    static const char name[] = "X-Amzn-Trace-Id: ";
+    size_t hl = strnlen(st->span.header, sizeof(st->span.header));
+    if (sizeof(name) - 1 + hl < sizeof(st->line)) {
+      memcpy(st->line, name, sizeof(name) - 1);
+      memcpy(st->line + sizeof(name) - 1, st->span.header, hl + 1);
       st->node.data = st->line;
       st->node.next = st->headers;
       st->injected = XR_CURL(api, XR_CURL_EASY_SETOPT, xr_curl_setopt_fn)(

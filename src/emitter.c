@@ -20,11 +20,15 @@
 #define XR_SMALL_BUF 4096
 #define XR_RESOLVE_RETRY_S 10
 #define XR_TRUNCATE_MARK "...[truncated]"
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
 
 static struct xr_endpoint xr_dest_cfg;
 static pthread_mutex_t xr_emit_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int xr_fd = -1;
 static uint16_t xr_fd_port; /* our bound port, network order */
+static uint64_t xr_fd_cookie; /* SO_COOKIE of our socket, 0 if unsupported */
 static struct sockaddr_in xr_dest;
 static atomic_int xr_dest_ok;          /* 1 once xr_dest is valid */
 static time_t xr_dest_retry_at;        /* under xr_emit_lock */
@@ -100,6 +104,13 @@ static bool xr_fd_is_ours(int fd)
   socklen_t slen = sizeof(sa);
   int type = 0;
   socklen_t tlen = sizeof(type);
+  uint64_t cookie = 0;
+  socklen_t clen = sizeof(cookie);
+
+  /* One system call: a socket cookie is unique for the life of the boot. */
+  if (xr_fd_cookie)
+    return getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 &&
+           cookie == xr_fd_cookie;
 
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
       type != SOCK_DGRAM)
@@ -131,6 +142,11 @@ static int xr_socket_locked(void)
     return -e;
   }
   xr_fd_port = any.sin_port;
+  {
+    uint64_t cookie = 0;
+    socklen_t clen = sizeof(cookie);
+    xr_fd_cookie = getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 ? cookie : 0;
+  }
   atomic_store(&xr_fd, fd);
   return fd;
 }
@@ -290,81 +306,73 @@ out:
   return rc;
 }
 
-/* Prints json after the protocol header and sends it. may_truncate false:
- * returns -EMSGSIZE instead of cutting (the caller splits first). */
-static int xr_emit_json(cJSON *json, bool may_truncate)
+/* The rare path: a document that does not fit even alone, cut to size. */
+static int xr_emit_truncated(const struct xr_entity *e, bool independent, char *buf)
 {
-  char small[XR_SMALL_BUF];
-  char *buf = small;
+  cJSON *json = xr_entity_to_json(e, independent, false);
   bool truncated = false;
-  int n, rc;
+  int n;
 
-  memcpy(small, XR_PROTOCOL_HEADER, XR_PROTOCOL_HEADER_LEN);
-  if (xr_print_into(json, small + XR_PROTOCOL_HEADER_LEN,
-                    sizeof(small) - XR_PROTOCOL_HEADER_LEN)) {
-    n = (int)strlen(small + XR_PROTOCOL_HEADER_LEN);
-  } else {
-    buf = malloc(XR_DATAGRAM_MAX + 8);
-    if (!buf) {
-      atomic_fetch_add(&xr_n_dropped, 1);
-      return -ENOMEM;
-    }
-    memcpy(buf, XR_PROTOCOL_HEADER, XR_PROTOCOL_HEADER_LEN);
-    if (xr_print_into(json, buf + XR_PROTOCOL_HEADER_LEN, XR_BODY_MAX)) {
-      n = (int)strlen(buf + XR_PROTOCOL_HEADER_LEN);
-    } else if (!may_truncate) {
-      free(buf);
-      return -EMSGSIZE;
-    } else {
-      n = xr_serialize_fit(json, buf + XR_PROTOCOL_HEADER_LEN, XR_BODY_MAX,
-                           &truncated);
-      if (n < 0) {
-        free(buf);
-        atomic_fetch_add(&xr_n_dropped, 1);
-        return n;
-      }
-      if (truncated) {
-        atomic_fetch_add(&xr_n_truncated, 1);
-        xr_warn("a document over %d bytes was truncated to fit one datagram",
-                XR_DATAGRAM_MAX);
-      }
-    }
+  if (!json) {
+    atomic_fetch_add(&xr_n_dropped, 1);
+    return -ENOMEM;
   }
-  rc = xr_send_datagram(buf, (size_t)n + XR_PROTOCOL_HEADER_LEN);
-  if (buf != small)
-    free(buf);
-  return rc;
+  n = xr_serialize_fit(json, buf + XR_PROTOCOL_HEADER_LEN, XR_BODY_MAX, &truncated);
+  cJSON_Delete(json);
+  if (n < 0) {
+    atomic_fetch_add(&xr_n_dropped, 1);
+    return n;
+  }
+  if (truncated) {
+    atomic_fetch_add(&xr_n_truncated, 1);
+    xr_warn("a document over %d bytes was truncated to fit one datagram",
+            XR_DATAGRAM_MAX);
+  }
+  return xr_send_datagram(buf, (size_t)n + XR_PROTOCOL_HEADER_LEN);
 }
 
 int xr_emit_entity(const struct xr_entity *e, bool independent)
 {
-  cJSON *json = xr_entity_to_json(e, independent, true);
+  char small[XR_SMALL_BUF];
+  char *buf = small;
   const struct xr_entity *c;
-  int rc;
+  int n, rc;
 
-  if (!json) {
+  memcpy(small, XR_PROTOCOL_HEADER, XR_PROTOCOL_HEADER_LEN);
+  /* Common case: a few hundred bytes, written on the stack. */
+  n = xr_entity_write(e, independent, true, small + XR_PROTOCOL_HEADER_LEN,
+                      sizeof(small) - XR_PROTOCOL_HEADER_LEN);
+  if (n >= 0)
+    return xr_send_datagram(small, (size_t)n + XR_PROTOCOL_HEADER_LEN);
+  buf = malloc(XR_DATAGRAM_MAX);
+  if (!buf) {
     atomic_fetch_add(&xr_n_dropped, 1);
     return -ENOMEM;
   }
-  rc = xr_emit_json(json, e->children == NULL);
-  cJSON_Delete(json);
-  if (rc != -EMSGSIZE)
-    return rc;
-  /* Too big with its children: each child (a finished subtree) goes as an
-   * independent subsegment of e, then e alone. */
-  atomic_fetch_add(&xr_n_split, 1);
-  for (c = e->children; c; c = c->next) {
-    struct xr_entity tmp = *c;
-    memcpy(tmp.trace_id, e->trace_id, sizeof(tmp.trace_id));
-    memcpy(tmp.parent_id, e->id, sizeof(tmp.parent_id));
-    (void)xr_emit_entity(&tmp, true);
+  memcpy(buf, XR_PROTOCOL_HEADER, XR_PROTOCOL_HEADER_LEN);
+  n = xr_entity_write(e, independent, true, buf + XR_PROTOCOL_HEADER_LEN, XR_BODY_MAX);
+  if (n >= 0) {
+    rc = xr_send_datagram(buf, (size_t)n + XR_PROTOCOL_HEADER_LEN);
+    goto out;
   }
-  json = xr_entity_to_json(e, independent, false);
-  if (!json) {
-    atomic_fetch_add(&xr_n_dropped, 1);
-    return -ENOMEM;
+  if (e->children) {
+    /* Too big with its children: each child (a finished subtree) goes as
+     * an independent subsegment of e, then e alone. */
+    atomic_fetch_add(&xr_n_split, 1);
+    for (c = e->children; c; c = c->next) {
+      struct xr_entity tmp = *c;
+      memcpy(tmp.trace_id, e->trace_id, sizeof(tmp.trace_id));
+      memcpy(tmp.parent_id, e->id, sizeof(tmp.parent_id));
+      (void)xr_emit_entity(&tmp, true);
+    }
+    n = xr_entity_write(e, independent, false, buf + XR_PROTOCOL_HEADER_LEN, XR_BODY_MAX);
+    if (n >= 0) {
+      rc = xr_send_datagram(buf, (size_t)n + XR_PROTOCOL_HEADER_LEN);
+      goto out;
+    }
   }
-  rc = xr_emit_json(json, true);
-  cJSON_Delete(json);
+  rc = xr_emit_truncated(e, independent, buf);
+out:
+  free(buf);
   return rc;
 }

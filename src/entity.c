@@ -40,17 +40,9 @@ struct xr_entity *xr_entity_new(bool segment, const char *name)
   e->tail = &e->children;
   xr_new_entity_id(e->id);
   e->start_us = xr_now_us();
+  e->http.content_length = -1;
   if (name)
     xr_entity_set_name(e, name);
-  if (segment) {
-    cJSON *xray = xr_json_child(xr_json_slot(&e->aws), "xray");
-    if (!xray || !cJSON_AddStringToObject(xray, "sdk", XR_SDK_NAME) ||
-        !cJSON_AddStringToObject(xray, "sdk_version", XRAY_AUTO_VERSION) ||
-        !cJSON_AddBoolToObject(xray, "auto_instrumentation", 1)) {
-      xr_entity_free(e);
-      return NULL;
-    }
-  }
   return e;
 }
 
@@ -59,7 +51,9 @@ void xr_entity_free(struct xr_entity *e)
   while (e) {
     struct xr_entity *next = e->next;
     xr_entity_free(e->children);
-    cJSON_Delete(e->http);
+    free(e->http.url);
+    free(e->http.user_agent);
+    free(e->http.client_ip);
     cJSON_Delete(e->aws);
     cJSON_Delete(e->sql);
     cJSON_Delete(e->cause);
@@ -175,8 +169,48 @@ cJSON *xr_entity_to_json(const struct xr_entity *e, bool independent,
     cJSON_AddTrueToObject(o, "in_progress");
   if (e->ns)
     cJSON_AddStringToObject(o, "namespace", e->ns);
-  xr_add_ref(o, "http", e->http);
-  xr_add_ref(o, "aws", e->aws);
+  if (e->http.has_request || e->http.status > 0 || e->http.content_length >= 0) {
+    cJSON *http = cJSON_AddObjectToObject(o, "http");
+    if (!http)
+      goto fail;
+    if (e->http.has_request) {
+      cJSON *req = cJSON_AddObjectToObject(http, "request");
+      if (!req)
+        goto fail;
+      cJSON_AddStringToObject(req, "method", e->http.method);
+      if (e->http.url)
+        cJSON_AddStringToObject(req, "url", e->http.url);
+      if (e->http.user_agent)
+        cJSON_AddStringToObject(req, "user_agent", e->http.user_agent);
+      if (e->http.client_ip)
+        cJSON_AddStringToObject(req, "client_ip", e->http.client_ip);
+      if (e->http.x_forwarded_for)
+        cJSON_AddTrueToObject(req, "x_forwarded_for");
+    }
+    if (e->http.status > 0 || e->http.content_length >= 0) {
+      cJSON *resp = cJSON_AddObjectToObject(http, "response");
+      if (!resp)
+        goto fail;
+      if (e->http.status > 0)
+        cJSON_AddNumberToObject(resp, "status", (double)e->http.status);
+      if (e->http.content_length >= 0)
+        cJSON_AddNumberToObject(resp, "content_length", (double)e->http.content_length);
+    }
+  }
+  if (e->segment) {
+    cJSON *aws = e->aws ? cJSON_Duplicate(e->aws, 1) : cJSON_CreateObject();
+    cJSON *xray = aws ? cJSON_AddObjectToObject(aws, "xray") : NULL;
+    if (!xray) {
+      cJSON_Delete(aws);
+      goto fail;
+    }
+    cJSON_AddStringToObject(xray, "sdk", XR_SDK_NAME);
+    cJSON_AddStringToObject(xray, "sdk_version", XRAY_AUTO_VERSION);
+    cJSON_AddTrueToObject(xray, "auto_instrumentation");
+    cJSON_AddItemToObject(o, "aws", aws);
+  } else {
+    xr_add_ref(o, "aws", e->aws);
+  }
   xr_add_ref(o, "sql", e->sql);
   if (e->flags & XR_FLAG_ERROR)
     cJSON_AddTrueToObject(o, "error");

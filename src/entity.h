@@ -18,6 +18,18 @@
 #define XR_FLAG_THROTTLE 0x2u
 #define XR_FLAG_FAULT 0x4u
 
+/* http.request / http.response, typed: the common case needs no cJSON. */
+struct xr_http {
+  bool has_request;
+  char method[16];
+  char *url;             /* owned; scrubbed */
+  char *user_agent;      /* owned; segments */
+  char *client_ip;       /* owned; segments */
+  bool x_forwarded_for;
+  long status;           /* 0: no response */
+  long long content_length; /* -1: unknown */
+};
+
 struct xr_entity {
   struct xr_entity *next;      /* sibling in the parent's list */
   struct xr_entity *children;  /* finished, embedded subsegments */
@@ -34,7 +46,10 @@ struct xr_entity {
   int64_t end_us;                /* 0 while in progress */
   unsigned flags;
   char *header_extra;            /* segments: Lineage etc. to pass on */
-  cJSON *http, *aws, *sql, *cause, *annotations, *metadata;
+  struct xr_http http;
+  /* Free-form parts; on segments, aws holds members besides aws.xray,
+   * which serialization adds. */
+  cJSON *aws, *sql, *cause, *annotations, *metadata;
 };
 
 /* A new entity with a fresh id and start time = now; NULL on ENOMEM.
@@ -56,7 +71,15 @@ cJSON *xr_json_slot(cJSON **slot);
 cJSON *xr_json_child(cJSON *obj, const char *key);
 
 /*
- * The document for e. independent: a subsegment sent on its own gets type,
+ * Writes the document for e into buf (no NUL needed, none counted).
+ * Returns its length, or -EMSGSIZE when it does not fit in cap. The hot
+ * path: no allocation, no tree.
+ */
+int xr_entity_write(const struct xr_entity *e, bool independent,
+                    bool with_children, char *buf, size_t cap) XR_WUR;
+
+/*
+ * The same document as a cJSON tree (the rare truncation path, tests). independent: a subsegment sent on its own gets type,
  * trace_id and parent_id. with_children: embed the finished children.
  * References e's cJSON objects (no copy): delete the result before e.
  */

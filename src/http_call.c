@@ -5,6 +5,7 @@
 #include "url.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define XR_URL_RECORD_MAX 2048
@@ -43,32 +44,26 @@ static int xr_add_aws(struct xr_entity *sub, const struct xr_aws_call *a,
 
 int xr_http_record(struct xr_entity *sub, const struct xr_http_call *c)
 {
-  char method[32];
   char url[XR_URL_RECORD_MAX];
   struct xr_url u;
-  cJSON *http, *req, *resp;
   bool have_url = c->url && xr_url_parse(c->url, &u) == 0;
+  struct xr_http *h = &sub->http;
 
-  xr_upper(method, sizeof(method), c->method && *c->method ? c->method : "GET");
+  xr_upper(h->method, sizeof(h->method), c->method && *c->method ? c->method : "GET");
+  h->has_request = true;
   xr_entity_set_name(sub, have_url ? u.host : "unknown");
   sub->ns = "remote";
-  http = xr_json_slot(&sub->http);
-  req = xr_json_child(http, "request");
-  if (!req)
-    return -ENOMEM;
-  cJSON_AddStringToObject(req, "method", method);
-  /* A URL too long for the buffer is recorded cut, never with its query. */
-  if (have_url && xr_url_clean(&u, url, sizeof(url)) != 0)
-    cJSON_AddStringToObject(req, "url", url);
-  if (c->status > 0 || c->content_length >= 0) {
-    resp = xr_json_child(http, "response");
-    if (!resp)
+  free(h->url);
+  h->url = NULL;
+  if (have_url) {
+    /* A URL too long for the buffer is recorded cut, never with its query. */
+    (void)xr_url_clean(&u, url, sizeof(url));
+    h->url = strdup(url);
+    if (!h->url)
       return -ENOMEM;
-    if (c->status > 0)
-      cJSON_AddNumberToObject(resp, "status", (double)c->status);
-    if (c->content_length >= 0)
-      cJSON_AddNumberToObject(resp, "content_length", (double)c->content_length);
   }
+  h->status = c->status > 0 ? c->status : 0;
+  h->content_length = c->content_length >= 0 ? c->content_length : -1;
   xr_entity_apply_status(sub, c->status);
   if (c->error_type &&
       xr_entity_add_exception(sub, c->error_type, c->error_message, false) < 0)

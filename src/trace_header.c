@@ -126,16 +126,29 @@ bad:
   return -EINVAL;
 }
 
+static bool xr_cat(char *buf, size_t len, size_t *at, const char *s, size_t n)
+{
+  if (*at + n >= len)
+    return false;
+  memcpy(buf + *at, s, n);
+  *at += n;
+  return true;
+}
+
 int xr_trace_header_format(const struct xr_trace_header *h, char *buf, size_t len)
 {
+  size_t at = 0;
   char sampled[2] = {h->sampled, '\0'};
-  int n;
-
-  n = snprintf(buf, len, "Root=%s%s%s%s%s%s%s", h->root,
-               h->parent[0] ? ";Parent=" : "", h->parent,
-               h->sampled ? ";Sampled=" : "", sampled,
-               h->extra[0] ? ";" : "", h->extra);
-  if (n < 0 || (size_t)n >= len)
+  bool ok = xr_cat(buf, len, &at, "Root=", 5) &&
+            xr_cat(buf, len, &at, h->root, strlen(h->root)) &&
+            (!h->parent[0] || (xr_cat(buf, len, &at, ";Parent=", 8) &&
+                               xr_cat(buf, len, &at, h->parent, strlen(h->parent)))) &&
+            (!h->sampled || (xr_cat(buf, len, &at, ";Sampled=", 9) &&
+                             xr_cat(buf, len, &at, sampled, 1))) &&
+            (!h->extra[0] || (xr_cat(buf, len, &at, ";", 1) &&
+                              xr_cat(buf, len, &at, h->extra, strlen(h->extra))));
+  if (!ok || len == 0)
     return -ENOSPC;
-  return n;
+  buf[at] = '\0';
+  return (int)at;
 }

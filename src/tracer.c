@@ -133,6 +133,13 @@ static void xr_context_missing(void)
                : "");
 }
 
+static void xr_copy_extra(char dst[XR_HEADER_EXTRA_MAX], const char *src)
+{
+  size_t n = strnlen(src, XR_HEADER_EXTRA_MAX - 1);
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
 static int xr_format_header(struct xr_span *sp, const char *trace_id,
                             const char *parent, bool sampled, const char *extra)
 {
@@ -143,7 +150,7 @@ static int xr_format_header(struct xr_span *sp, const char *trace_id,
   memcpy(h.parent, parent, sizeof(h.parent));
   h.sampled = sampled ? '1' : '0';
   if (extra)
-    snprintf(h.extra, sizeof(h.extra), "%s", extra);
+    xr_copy_extra(h.extra, extra);
   return xr_trace_header_format(&h, sp->header, sizeof(sp->header)) < 0 ? -ENOSPC : 0;
 }
 
@@ -306,7 +313,7 @@ int xr_context_header(char *buf, size_t len)
   memcpy(h.parent, ctx->id, sizeof(h.parent));
   h.sampled = ctx->sampled ? '1' : '0';
   if (ctx->header_extra)
-    snprintf(h.extra, sizeof(h.extra), "%s", ctx->header_extra);
+    xr_copy_extra(h.extra, ctx->header_extra);
   return xr_trace_header_format(&h, buf, len);
 }
 

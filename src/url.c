@@ -116,18 +116,45 @@ int xr_url_port(const struct xr_url *u)
   return u->port >= 0 ? u->port : xr_url_default_port(u->scheme);
 }
 
+/* Appends n bytes; false (and a cut, NUL-terminated buffer) when full. */
+static bool xr_append(char *buf, size_t len, size_t *at, const char *s, size_t n)
+{
+  bool fits = *at + n < len;
+  if (!fits)
+    n = len - 1 - *at;
+  memcpy(buf + *at, s, n);
+  *at += n;
+  buf[*at] = '\0';
+  return fits;
+}
+
 int xr_url_clean(const struct xr_url *u, char *buf, size_t len)
 {
-  char port[16] = "";
-  int n;
+  char port[8];
+  size_t at = 0, pl = 0;
+  bool ok;
 
-  if (u->port >= 0 && u->port != xr_url_default_port(u->scheme))
-    snprintf(port, sizeof(port), ":%d", u->port);
-  n = snprintf(buf, len, "%s://%s%s%s%s%.*s", u->scheme, u->ipv6 ? "[" : "",
-               u->host, u->ipv6 ? "]" : "", port,
-               u->path_len ? (int)u->path_len : 1,
-               u->path_len ? u->path : "/");
-  if (n < 0 || (size_t)n >= len)
+  if (len == 0)
     return -ENOSPC;
-  return n;
+  if (u->port >= 0 && u->port != xr_url_default_port(u->scheme)) {
+    int p = u->port, i;
+    char digits[6];
+    int nd = 0;
+    do {
+      digits[nd++] = (char)('0' + p % 10);
+      p /= 10;
+    } while (p && nd < 5);
+    port[pl++] = ':';
+    for (i = nd - 1; i >= 0; i--)
+      port[pl++] = digits[i];
+  }
+  ok = xr_append(buf, len, &at, u->scheme, strlen(u->scheme)) &&
+       xr_append(buf, len, &at, "://", 3) &&
+       (!u->ipv6 || xr_append(buf, len, &at, "[", 1)) &&
+       xr_append(buf, len, &at, u->host, strlen(u->host)) &&
+       (!u->ipv6 || xr_append(buf, len, &at, "]", 1)) &&
+       xr_append(buf, len, &at, port, pl) &&
+       (u->path_len ? xr_append(buf, len, &at, u->path, u->path_len)
+                    : xr_append(buf, len, &at, "/", 1));
+  return ok ? (int)at : -ENOSPC;
 }

@@ -52,7 +52,15 @@ NOOP_N=${NOOP_N:-1000000}
 
 LIB=$BUILD_DIR/libxray-auto.so
 BENCH=$BUILD_DIR/bench_curl
-SERVER=$SCRIPT_DIR/bench_server.py
+# The C responder keeps the server's share of each round trip small and
+# steady; the Python one is the fallback when it was not built.
+if [[ -x $BUILD_DIR/bench_httpd ]]; then
+    SERVER_CMD=("$BUILD_DIR/bench_httpd")
+    SERVER=$BUILD_DIR/bench_httpd
+else
+    SERVER=$SCRIPT_DIR/bench_server.py
+    SERVER_CMD=("$PY" "$SERVER")
+fi
 [[ -f $LIB ]] || die "$LIB does not exist (build the library first)"
 [[ -x $BENCH ]] || die "$BENCH does not exist or is not executable"
 [[ -f $SERVER ]] || die "$SERVER not found"
@@ -138,7 +146,7 @@ if [[ ${BENCH_PIN:-1} != 0 ]] && command -v taskset >/dev/null 2>&1; then
     fi
 fi
 
-start_bg server env -u LD_PRELOAD "${PIN_BENCH[@]}" "$PY" "$SERVER"
+start_bg server env -u LD_PRELOAD "${PIN_BENCH[@]}" "${SERVER_CMD[@]}"
 HTTP_PORT=$PORT_OUT
 start_bg sink_traced env -u LD_PRELOAD "${PIN_SINK[@]}" "$PY" -c "$SINK_PY" "$TMP/sink_traced.count"
 SINK_TRACED_PID=${PIDS[-1]}

@@ -42,8 +42,10 @@ def t_mix(mode):
           % (what, res.returncode), res.describe())
     check(len(res.stdout.splitlines()) == len(urls), "%s: one output line per URL expected"
           % what, res.stdout)
-    check(len(res.requests) == len(paths), "%s: %d requests at the server, expected %d"
-          % (what, len(res.requests), len(paths)), res.requests)
+    # (a reused connection reset by /reset is retried once by libcurl: one transfer)
+    n = len(H.transfers(res.requests))
+    check(n == len(paths), "%s: %d transfers reached the server, expected %d"
+          % (what, n, len(paths)), res.requests)
     H.verify_transfers(res, PROGRAM, SRV.base, label=what,
                        unanswered=[(refused, "GET", "CURLE_COULDNT_CONNECT")])
 
@@ -161,7 +163,7 @@ def t_sdk_disabled():
         what = "%s AWS_XRAY_SDK_ENABLED=false" % mode
         res, base = run(mode, [SRV.url("/ok"), SRV.url("/error")], what, expect_docs=0,
                         env={"AWS_XRAY_SDK_ENABLED": "false"})
-        H.verify_no_trace(res, what, base)
+        H.verify_no_trace(res, what, base, normalize=H.sorted_lines)
 
 
 def t_tracing_name():

@@ -100,8 +100,9 @@ def t_clone():
     for r in res.requests:
         check(r["method"] == "GET" and r["status"] in (200, 404),
               "unexpected request %s %s -> %s" % (r["method"], r["path"], r["status"]), r)
-    H.check_same_headers(res.requests, base.requests, "git clone")
-    H.verify_transfers(res, PROGRAM, srv.base, label="git clone")
+    H.check_headers_subset(res.requests, base.requests, "git clone")
+    # git sets CURLOPT_FAILONERROR on most requests: libcurl stops reading a 404's body
+    H.verify_transfers(res, PROGRAM, srv.base, label="git clone", lenient_length=True)
     check(len(res.docs) == len(res.requests), "%d documents for %d requests"
           % (len(res.docs), len(res.requests)), res.docs)
 

@@ -67,6 +67,8 @@ static int xt_find_library(char *out)
 		"/../lib/" XT_LIB_NAME,
 		"/../lib/" XRAY_AUTO_MULTIARCH "/" XT_LIB_NAME,
 	};
+	/* The multiarch candidate, last, only exists if the triplet is known. */
+	const size_t ncand = sizeof(XRAY_AUTO_MULTIARCH) > 1 ? 3 : 2;
 	const char *env = getenv("XRAY_AUTO_LIBRARY");
 	char exe[PATH_MAX], cand[PATH_MAX + 64];
 	char *slash;
@@ -85,18 +87,15 @@ static int xt_find_library(char *out)
 	slash = strrchr(exe, '/');
 	if (slash)
 		*slash = '\0';
-	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-		if (i == 2 && !XRAY_AUTO_MULTIARCH[0])
-			continue;
+	for (i = 0; i < ncand; i++) {
 		snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
 		if (access(cand, R_OK) == 0 && realpath(cand, out))
 			return 0;
 	}
 	fprintf(stderr, XT_RUN_PREFIX "cannot find " XT_LIB_NAME
 		"; set XRAY_AUTO_LIBRARY to its path. Looked for:\n");
-	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++)
-		if (i != 2 || XRAY_AUTO_MULTIARCH[0])
-			fprintf(stderr, "  %s%s\n", exe, rel[i]);
+	for (i = 0; i < ncand; i++)
+		fprintf(stderr, "  %s%s\n", exe, rel[i]);
 	return -ENOENT;
 }
 

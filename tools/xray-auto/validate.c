@@ -2,6 +2,7 @@
 #include "validate.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,7 +53,6 @@ static bool xt_lower_hex_n(const char *s, size_t n)
 {
 	size_t i;
 
-	/* Stops at the first non-hex byte, so a short string (NUL) is safe. */
 	for (i = 0; i < n; i++) {
 		char c = s[i];
 
@@ -62,15 +62,17 @@ static bool xt_lower_hex_n(const char *s, size_t n)
 	return true;
 }
 
+/* strnlen first: never reads past the terminator of a short string. */
 bool xt_is_entity_id(const char *s)
 {
-	return s && xt_lower_hex_n(s, 16) && s[16] == '\0';
+	return s && strnlen(s, 17) == 16 && xt_lower_hex_n(s, 16);
 }
 
 bool xt_is_trace_id(const char *s)
 {
-	return s && s[0] == '1' && s[1] == '-' && xt_lower_hex_n(s + 2, 8) &&
-	       s[10] == '-' && xt_lower_hex_n(s + 11, 24) && s[35] == '\0';
+	return s && strnlen(s, 36) == 35 && s[0] == '1' && s[1] == '-' &&
+	       xt_lower_hex_n(s + 2, 8) && s[10] == '-' &&
+	       xt_lower_hex_n(s + 11, 24);
 }
 
 static bool xt_name_byte_ok(unsigned char c)
@@ -271,6 +273,20 @@ static int xt_json_lexical_check(const char *s, size_t n, const char *what,
 	return 0;
 }
 
+/* Overflowing numbers (1e400) parse to infinity in cJSON but are errors
+ * for strict parsers; recursion is bounded by cJSON's nesting limit. */
+static bool xt_all_numbers_finite(const cJSON *v)
+{
+	const cJSON *c;
+
+	if (cJSON_IsNumber(v))
+		return isfinite(v->valuedouble);
+	cJSON_ArrayForEach(c, v)
+		if (!xt_all_numbers_finite(c))
+			return false;
+	return true;
+}
+
 /*
  * Parses exactly one JSON value spanning s[0..n) modulo surrounding JSON
  * whitespace. cJSON_ParseWithLengthOpts' own require_null_terminated needs a
@@ -307,6 +323,10 @@ static int xt_parse_exact(const char *s, size_t n, const char *what,
 	if (!cJSON_IsObject(v)) {
 		cJSON_Delete(v);
 		return xt_fail(reason, len, NULL, "%s: not a JSON object", what);
+	}
+	if (!xt_all_numbers_finite(v)) {
+		cJSON_Delete(v);
+		return xt_fail(reason, len, NULL, "%s: number out of range", what);
 	}
 	*out = v;
 	return 0;
