@@ -10,6 +10,8 @@
 #include "entity.h"
 
 #include <errno.h>
+#include "utf8.h"
+
 #include <string.h>
 
 struct xr_out {
@@ -29,23 +31,6 @@ static void xr_put(struct xr_out *o, const char *s, size_t n)
 }
 
 #define XR_PUTS(o, lit) xr_put((o), (lit), sizeof(lit) - 1)
-
-static size_t xr_utf8_seq(const unsigned char *s)
-{
-  size_t n, i;
-  if (s[0] >= 0xc2 && s[0] <= 0xdf)
-    n = 2;
-  else if (s[0] >= 0xe0 && s[0] <= 0xef)
-    n = 3;
-  else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-    n = 4;
-  else
-    return 0;
-  for (i = 1; i < n; i++)
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-  return n;
-}
 
 static void xr_put_str(struct xr_out *o, const char *str)
 {

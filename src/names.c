@@ -2,6 +2,8 @@
 
 #include "names.h"
 
+#include "utf8.h"
+
 #include <string.h>
 
 static bool xr_ascii_name_char(unsigned char c)
@@ -12,23 +14,6 @@ static bool xr_ascii_name_char(unsigned char c)
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
-static size_t xr_utf8_len(const unsigned char *s)
-{
-  size_t n, i;
-  if (s[0] >= 0xc2 && s[0] <= 0xdf)
-    n = 2;
-  else if (s[0] >= 0xe0 && s[0] <= 0xef)
-    n = 3;
-  else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-    n = 4;
-  else
-    return 0;
-  for (i = 1; i < n; i++)
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-  return n;
-}
-
 size_t xr_sanitize_name(const char *in, char *out, size_t outlen)
 {
   const unsigned char *s = (const unsigned char *)in;
@@ -50,7 +35,7 @@ size_t xr_sanitize_name(const char *in, char *out, size_t outlen)
     }
     /* Non-ASCII: a valid character counts as a letter (X-Ray allows
      * Unicode letters; we cannot classify them without tables). */
-    n = xr_utf8_len(s);
+    n = xr_utf8_seq(s);
     if (n == 0) {
       s++;
       continue;

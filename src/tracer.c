@@ -74,6 +74,15 @@ static void xr_identity_init(struct xr_identity *id,
   }
 }
 
+/* The identity of an open segment, for the subsegments it holds. */
+static void xr_identity_of(struct xr_identity *id, const struct xr_entity *seg)
+{
+  memset(id, 0, sizeof(*id));
+  memcpy(id->trace_id, seg->trace_id, sizeof(id->trace_id));
+  id->sampled = seg->sampled;
+  id->extra = seg->header_extra;
+}
+
 static struct xr_entity *xr_segment_new(const char *name,
                                         const struct xr_identity *id)
 {
@@ -166,10 +175,7 @@ int xr_span_begin(struct xr_span *sp)
   sp->header[0] = '\0';
 
   if (xr_tseg) {
-    memset(&id, 0, sizeof(id));
-    memcpy(id.trace_id, xr_tseg->trace_id, sizeof(id.trace_id));
-    id.sampled = xr_tseg->sampled;
-    id.extra = xr_tseg->header_extra;
+    xr_identity_of(&id, xr_tseg);
     parent_of_sub = xr_tseg->id;
     sp->owner = xr_tseg;
     sp->owner_serial = xr_tseg_serial;
@@ -177,10 +183,7 @@ int xr_span_begin(struct xr_span *sp)
     struct xr_entity *seg = xr_process_segment();
     if (!seg)
       return -ENOMEM;
-    memset(&id, 0, sizeof(id));
-    memcpy(id.trace_id, seg->trace_id, sizeof(id.trace_id));
-    id.sampled = seg->sampled;
-    id.extra = seg->header_extra;
+    xr_identity_of(&id, seg);
     parent_of_sub = seg->id;
     sp->process = true;
   } else if (xr_cfg.segment_mode == XR_SEGMENT_CALL) {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test through CTest (unit, ELF contract,
+# integration against real local servers, the benchmark in report mode).
+# On a fresh Debian 12 machine run it as root: it installs what it needs.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$top/build}
+. "$top/scripts/deps.sh"
+xr_install_missing "${XR_BUILD_PACKAGES[@]}" libcmocka-dev curl git python3 \
+  binutils util-linux valgrind
+
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$build" -j"$(nproc)"
+cd "$build"
+ctest --output-on-failure -j2 "$@"
