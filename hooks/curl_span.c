@@ -504,6 +504,7 @@ void xr_curl_dup(void *const *api, CURL *from, CURL *to)
 
 void xr_curl_fork_child(void)
 {
+  xr_resolve_fork_child(&xr_curl_family);
   if (xr_handles_ok)
     xr_ptrmap_fork_child(&xr_handles);
 }

@@ -66,16 +66,22 @@ static bool xr_fill(struct xr_family *fam, void *h, void **fns)
   return fns[0] != NULL;
 }
 
+/* RTLD_NEXT's table, into fns. Loader calls happen without our lock held:
+ * a library constructor may call a hook while the loader lock is taken. */
 static bool xr_fill_next(struct xr_family *fam, void **fns)
 {
-  int st = atomic_load(&fam->next_state);
-  if (st == 0) {
-    st = xr_fill(fam, RTLD_NEXT, fam->next) ? 1 : -1;
-    atomic_store(&fam->next_state, st);
+  if (atomic_load_explicit(&fam->next_state, memory_order_acquire) == 1) {
+    memcpy(fns, fam->next, sizeof(fam->next));
+    return true;
   }
-  if (st < 0)
+  if (!xr_fill(fam, RTLD_NEXT, fns))
     return false;
-  memcpy(fns, fam->next, sizeof(fam->next));
+  pthread_mutex_lock(&fam->lock);
+  if (atomic_load_explicit(&fam->next_state, memory_order_relaxed) != 1) {
+    memcpy(fam->next, fns, sizeof(fam->next));
+    atomic_store_explicit(&fam->next_state, 1, memory_order_release);
+  }
+  pthread_mutex_unlock(&fam->lock);
   return true;
 }
 
@@ -120,11 +126,8 @@ static void *const *xr_resolve_slow(struct xr_family *fam, const void *ra)
     xr_err("%s is called but cannot be found; the call fails", fam->label);
     return NULL;
   }
-  if (!f.found) {
-    /* Unknown caller (JIT code, ...): use the table without caching. */
-    memcpy(fam->next, c.fns, sizeof(c.fns));
-    return fam->next;
-  }
+  if (!f.found)
+    goto uncached; /* unknown caller (JIT code, ...) */
   c.lo = f.lo;
   c.hi = f.hi;
   pthread_mutex_lock(&fam->lock);
@@ -143,16 +146,19 @@ static void *const *xr_resolve_slow(struct xr_family *fam, const void *ra)
     return fam->callers[i].fns;
   }
   pthread_mutex_unlock(&fam->lock);
-  /* Table full: correct but uncached. RTLD_NEXT's table is the answer
-   * for most callers; the rare others pay the slow path each call. */
-  if (memcmp(c.fns, fam->next, sizeof(c.fns)) == 0)
-    return fam->next;
   xr_debug("%s: caller table full; resolving per call", fam->label);
+uncached:
+  /* Correct but uncached: this thread's copy, valid until its next call. */
   {
     static XR_TLS void *spill[XR_RESOLVE_FUNCS];
     memcpy(spill, c.fns, sizeof(spill));
     return spill;
   }
+}
+
+void xr_resolve_fork_child(struct xr_family *fam)
+{
+  pthread_mutex_init(&fam->lock, NULL);
 }
 
 void *const *xr_resolve(struct xr_family *fam, const void *ra)

@@ -52,4 +52,7 @@ struct xr_family {
  * the way the library would without being initialised). */
 void *const *xr_resolve(struct xr_family *fam, const void *ra);
 
+/* After fork: the lock may have been held by a thread that is gone. */
+void xr_resolve_fork_child(struct xr_family *fam);
+
 #endif /* XR_RESOLVE_H */
