@@ -16,20 +16,43 @@ static void xr_copy(char *dst, size_t cap, const char *src, size_t n)
   dst[n] = '\0';
 }
 
+/* <2 letters>[-gov|-iso|-isob|-isoe|-isof]-<direction>-<digits>, e.g.
+ * us-east-1, us-gov-west-1, ap-southeast-4, cn-northwest-1. */
 static bool xr_is_region(const char *s, size_t n)
 {
-  /* us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-4 */
-  size_t i, dashes = 0;
-  if (n < 8 || n > 20 || s[n - 1] < '0' || s[n - 1] > '9' || s[n - 2] != '-')
+  static const char *const partitions[] = {"gov", "iso", "isob", "isoe", "isof"};
+  static const char *const directions[] = {
+      "north", "south", "east", "west", "central",
+      "northeast", "northwest", "southeast", "southwest"};
+  const char *p = s, *end = s + n, *dash;
+  size_t i, len;
+  bool ok = false;
+
+  if (n < 9 || !(p[0] >= 'a' && p[0] <= 'z' && p[1] >= 'a' && p[1] <= 'z') || p[2] != '-')
     return false;
-  for (i = 0; i < n; i++) {
-    char c = s[i];
-    if (c == '-')
-      dashes++;
-    else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+  p += 3;
+  dash = memchr(p, '-', (size_t)(end - p));
+  if (!dash)
+    return false;
+  len = (size_t)(dash - p);
+  for (i = 0; i < XR_ARRAY_SIZE(partitions); i++)
+    if (strlen(partitions[i]) == len && strncmp(p, partitions[i], len) == 0) {
+      p = dash + 1;
+      dash = memchr(p, '-', (size_t)(end - p));
+      if (!dash)
+        return false;
+      len = (size_t)(dash - p);
+      break;
+    }
+  for (i = 0; i < XR_ARRAY_SIZE(directions); i++)
+    if (strlen(directions[i]) == len && strncmp(p, directions[i], len) == 0)
+      ok = true;
+  if (!ok || dash + 1 >= end)
+    return false;
+  for (p = dash + 1; p < end; p++)
+    if (*p < '0' || *p > '9')
       return false;
-  }
-  return dashes >= 2 && s[2] == '-';
+  return true;
 }
 
 static bool xr_ends_with(const char *s, const char *suffix)
@@ -78,7 +101,10 @@ void xr_aws_from_host(const char *host, struct xr_aws_call *a)
     const char *last = labels[n - 1];
     size_t len = lens[n - 1];
     const char *dash = memchr(last, '-', len);
-    if (dash && xr_is_region(dash + 1, len - (size_t)(dash + 1 - last))) {
+    if (len == 13 && strncmp(last, "s3-external-1", 13) == 0) {
+      strcpy(a->region, "us-east-1"); /* the legacy us-east-1 endpoint */
+      len = 2;
+    } else if (dash && xr_is_region(dash + 1, len - (size_t)(dash + 1 - last))) {
       xr_copy(a->region, sizeof(a->region), dash + 1,
               len - (size_t)(dash + 1 - last));
       len = (size_t)(dash - last);

@@ -16,7 +16,8 @@
 
 struct xr_out {
   char *p;
-  size_t len, cap;
+  size_t len, cap; /* cap: the document's limit; the buffer has
+                    * XR_WRITE_SLACK more bytes for cJSON's NUL */
   bool full;
 };
 
@@ -116,17 +117,25 @@ static void xr_put_time(struct xr_out *o, const char *key, int64_t us)
 /* A cJSON value printed in place. */
 static void xr_put_cjson(struct xr_out *o, const cJSON *item)
 {
-  size_t room;
+  size_t room, n;
   if (o->full)
     return;
-  room = o->cap - o->len;
-  /* cJSON wants a few spare bytes to succeed (its documentation). */
-  if (room < 16 || room > 0x7fffffff ||
+  /* cJSON needs its NUL and a few spare bytes (its documentation): those
+   * come from the slack past cap, never counted in the document. */
+  room = o->cap - o->len + XR_WRITE_SLACK;
+  if (room > 0x7fffffff ||
       !cJSON_PrintPreallocated((cJSON *)(uintptr_t)item, o->p + o->len, (int)room, 0)) {
     o->full = true;
     return;
   }
-  o->len += strnlen(o->p + o->len, room);
+  n = strnlen(o->p + o->len, room);
+  if (n > o->cap - o->len) {
+    o->full = true;
+    return;
+  }
+  /* cJSON copies string bytes as they are; the document must be UTF-8. */
+  xr_utf8_scrub(o->p + o->len, n);
+  o->len += n;
 }
 
 static void xr_put_http(struct xr_out *o, const struct xr_http *h)

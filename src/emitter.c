@@ -3,6 +3,7 @@
 #include "emitter.h"
 
 #include "log.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,7 +40,12 @@ static atomic_int xr_logged_send_error;
 
 void xr_emitter_configure(const struct xr_endpoint *udp)
 {
+  pthread_mutex_lock(&xr_emit_lock);
   xr_dest_cfg = *udp;
+  /* Resolved again at the next send. */
+  atomic_store(&xr_dest_ok, 0);
+  xr_dest_retry_at = 0;
+  pthread_mutex_unlock(&xr_emit_lock);
 }
 
 const struct xr_endpoint *xr_emitter_endpoint(void)
@@ -236,8 +242,10 @@ int xr_serialize_fit(cJSON *json, char *buf, size_t max, bool *truncated)
   int rounds, rc = -EMSGSIZE;
 
   *truncated = false;
-  if (xr_print_into(json, buf, max + 5))
+  if (xr_print_into(json, buf, max + 5)) {
+    xr_utf8_scrub(buf, strlen(buf));
     return (int)strlen(buf);
+  }
   /* Rare path: shrink a private deep copy (references resolved). */
   copy = cJSON_Duplicate(json, 1);
   whole = cJSON_PrintUnformatted(json);
@@ -263,6 +271,7 @@ int xr_serialize_fit(cJSON *json, char *buf, size_t max, bool *truncated)
     if (xr_print_into(copy, buf, max + 5)) {
       *truncated = true;
       rc = (int)strlen(buf);
+      xr_utf8_scrub(buf, (size_t)rc);
       goto out;
     }
     s = xr_longest_string(copy, &len, NULL);
@@ -274,10 +283,10 @@ int xr_serialize_fit(cJSON *json, char *buf, size_t max, bool *truncated)
       rc = -ENOMEM;
       goto out;
     }
-    memcpy(cut, s->valuestring, keep);
-    /* Never split a UTF-8 sequence. */
-    while (keep && ((unsigned char)cut[keep] & 0xc0) == 0x80)
+    /* Never split a UTF-8 sequence: back off to a lead byte. */
+    while (keep && ((unsigned char)s->valuestring[keep] & 0xc0) == 0x80)
       keep--;
+    memcpy(cut, s->valuestring, keep);
     memcpy(cut + keep, XR_TRUNCATE_MARK, sizeof(XR_TRUNCATE_MARK));
     cJSON_free(s->valuestring);
     s->valuestring = cut;
@@ -299,6 +308,7 @@ int xr_serialize_fit(cJSON *json, char *buf, size_t max, bool *truncated)
   if (xr_print_into(copy, buf, max + 5)) {
     *truncated = true;
     rc = (int)strlen(buf);
+    xr_utf8_scrub(buf, (size_t)rc);
   }
 out:
   cJSON_Delete(copy);
@@ -341,10 +351,10 @@ int xr_emit_entity(const struct xr_entity *e, bool independent)
   memcpy(small, XR_PROTOCOL_HEADER, XR_PROTOCOL_HEADER_LEN);
   /* Common case: a few hundred bytes, written on the stack. */
   n = xr_entity_write(e, independent, true, small + XR_PROTOCOL_HEADER_LEN,
-                      sizeof(small) - XR_PROTOCOL_HEADER_LEN);
+                      sizeof(small) - XR_PROTOCOL_HEADER_LEN - XR_WRITE_SLACK);
   if (n >= 0)
     return xr_send_datagram(small, (size_t)n + XR_PROTOCOL_HEADER_LEN);
-  buf = malloc(XR_DATAGRAM_MAX);
+  buf = malloc(XR_DATAGRAM_MAX + XR_WRITE_SLACK);
   if (!buf) {
     atomic_fetch_add(&xr_n_dropped, 1);
     return -ENOMEM;

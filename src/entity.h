@@ -72,9 +72,11 @@ cJSON *xr_json_child(cJSON *obj, const char *key);
 
 /*
  * Writes the document for e into buf (no NUL needed, none counted).
- * Returns its length, or -EMSGSIZE when it does not fit in cap. The hot
- * path: no allocation, no tree.
+ * Returns its length, or -EMSGSIZE when it does not fit in cap. buf must
+ * hold cap + XR_WRITE_SLACK bytes (scratch for cJSON's terminator). The
+ * hot path: no allocation, no tree.
  */
+#define XR_WRITE_SLACK 8
 int xr_entity_write(const struct xr_entity *e, bool independent,
                     bool with_children, char *buf, size_t cap) XR_WUR;
 

@@ -2,7 +2,7 @@
 """Integration test: libcurl loaded with dlopen(RTLD_LOCAL) by a library the program itself
 dlopen()s (rtld_local_host + libxr_fetch.so) is still traced under libxray-auto.so.
 
-rtld_local_host LIB URL: dlopens LIB and has it fetch URL with libcurl.
+rtld_local_host LIB URL [COUNT]: dlopens LIB (RTLD_LOCAL) and has it fetch URL with libcurl.
 
 Usage: test_rtld_local.py BUILD_DIR   (exit 0 pass, 1 fail)
 """
@@ -31,6 +31,19 @@ def t_fetch(path):
     H.verify_transfers(res, PROGRAM, SRV.base, label=what)
 
 
+def t_fetch_count():
+    """COUNT=3: three xr_fetch calls through the locally loaded libcurl, three documents."""
+    host = os.path.join(S.build, "rtld_local_host")
+    lib = os.path.join(S.build, "libxr_fetch.so")
+    res, _ = H.run_compare(S, [host, lib, SRV.url("/notfound"), "3"], "rtld_local x3",
+                           httpd=SRV, expect_docs=3)
+    check(res.returncode == 0, "rtld_local x3: exit %s, expected 0" % res.returncode,
+          res.describe())
+    check(len(res.requests) == 3, "rtld_local x3: expected 3 requests, got %d"
+          % len(res.requests), res.requests)
+    H.verify_transfers(res, PROGRAM, SRV.base, label="rtld_local x3")
+
+
 def main():
     global S, SRV
     if len(sys.argv) != 2:
@@ -41,6 +54,7 @@ def main():
     SRV = S.start_httpd()
     H.scenario("fetch /ok", t_fetch, "/ok")
     H.scenario("fetch /ok?x=1", t_fetch, "/ok?x=1")
+    H.scenario("fetch x3", t_fetch_count)
     return H.summary()
 
 

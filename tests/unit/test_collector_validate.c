@@ -2,14 +2,14 @@
  * Unit test of the collector's datagram validation
  * (tools/xray-auto/validate.c, included below so no library is needed).
  *
- * CMake (top-level CMakeLists.txt, inside the block that has
- * enable_testing()):
+ * CMake (tests/unit/CMakeLists.txt; PkgConfig::CJSON comes from the
+ * top-level pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)):
  *
- *   find_package(PkgConfig REQUIRED)
- *   pkg_check_modules(XT_TEST_DEPS REQUIRED IMPORTED_TARGET libcjson cmocka)
- *   add_executable(test_collector_validate tests/unit/test_collector_validate.c)
- *   target_link_libraries(test_collector_validate PRIVATE PkgConfig::XT_TEST_DEPS)
- *   add_test(NAME collector_validate COMMAND test_collector_validate)
+ *   pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
+ *   add_executable(test_collector_validate test_collector_validate.c)
+ *   target_link_libraries(test_collector_validate PRIVATE
+ *     PkgConfig::CJSON PkgConfig::CMOCKA)
+ *   add_test(NAME unit.collector_validate COMMAND test_collector_validate)
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -223,7 +223,9 @@ static const struct dg_case cases[] = {
 	{ "start_time overflows to inf",
 	  HDR "{\"name\":\"s\",\"id\":\"" ID1 "\",\"trace_id\":\"" TID
 	      "\",\"start_time\":1e400,\"end_time\":2}",
-	  0, false, "\"start_time\"" },
+	  0, false, "number out of range" },
+	{ "overflowing number anywhere", HDR SEG(",\"metadata\":{\"a\":[-1e999]}"),
+	  0, false, "number out of range" },
 	{ "end before start",
 	  HDR "{\"name\":\"s\",\"id\":\"" ID1 "\",\"trace_id\":\"" TID
 	      "\",\"start_time\":2,\"end_time\":1}",
