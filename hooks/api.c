@@ -66,5 +66,6 @@ XR_EXPORT int xray_get_stats(struct xray_stats *out)
   out->documents_split = st.split;
   out->documents_truncated = st.truncated;
   out->documents_dropped = st.dropped;
+  out->calls_without_segment = xr_tracer_untraced();
   return 0;
 }

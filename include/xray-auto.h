@@ -49,6 +49,7 @@ struct xray_stats {
   unsigned long long documents_split;
   unsigned long long documents_truncated;
   unsigned long long documents_dropped;
+  unsigned long long calls_without_segment; /* XRAY_AUTO_SEGMENT=off */
 };
 
 /* Counters of this process's emitter. */

@@ -141,6 +141,8 @@ int xr_parse_hooks(const char *s, unsigned *out)
     }
     while (n && p[n - 1] == ' ')
       n--;
+    if (n == 0)
+      goto next; /* "curl,,pq" and "curl," alike */
     for (i = 0; i < XR_ARRAY_SIZE(xr_hook_names); i++)
       if (strlen(xr_hook_names[i].name) == n &&
           strncasecmp(p, xr_hook_names[i].name, n) == 0) {
@@ -149,6 +151,7 @@ int xr_parse_hooks(const char *s, unsigned *out)
       }
     if (!found)
       return -EINVAL;
+  next:
     if (!comma)
       break;
     p = comma + 1;
@@ -240,7 +243,7 @@ void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program
       XR_ARRAY_SIZE(sampling), XR_SAMPLING_DEFAULT, "default");
 
   v = get("XRAY_AUTO_HOOKS");
-  if (v && xr_parse_hooks(v, &cfg->hooks) < 0) {
+  if (v && *v && xr_parse_hooks(v, &cfg->hooks) < 0) {
     cfg->hooks = XR_HOOK_ALL;
     xr_err("XRAY_AUTO_HOOKS=\"%.64s\" is not a list of curl,pq,mysql,net; hooking all", v);
   }

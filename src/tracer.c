@@ -339,8 +339,13 @@ void xr_tracer_exit(void)
             st.sent, st.truncated, st.split, st.dropped, st.send_errors);
   else
     xr_info("documents: %llu sent, %llu split", st.sent, st.split);
-  if (missing > 1 && xr_cfg.context_missing == XR_CTX_LOG_ERROR)
-    xr_err("%llu calls were not traced: no segment was open", missing);
+  if (missing > 1)
+    xr_debug("%llu calls were not traced: no segment was open", missing);
+}
+
+unsigned long long xr_tracer_untraced(void)
+{
+  return atomic_load(&xr_missing_count);
 }
 
 void xr_tracer_fork_child(void)

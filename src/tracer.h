@@ -62,6 +62,9 @@ int xr_context_header(char *buf, size_t len) XR_WUR;
  * API, the instance metadata service. */
 bool xr_tracer_excluded(const char *host, int port);
 
+/* Calls left untraced because no segment was open. */
+unsigned long long xr_tracer_untraced(void);
+
 /* Destructor: sends the process segment, logs the counters. */
 void xr_tracer_exit(void);
 void xr_tracer_fork_child(void);

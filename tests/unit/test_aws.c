@@ -69,12 +69,12 @@ static void test_hosts(void **state)
   }
 }
 
-/* BUG: src/aws.c xr_is_region() accepts any label with a dash at index 2
- * that ends in "-<digit>", so the legacy endpoint label "s3-us-west-2"
- * itself is taken as the region (region "s3-us-west-2", service "") instead
- * of service s3 in us-west-2; the same happens to a bucket named like
- * "my-bucket-1" in virtual-hosted style (region "my-bucket-1", service "")
- * and to s3-external-1 (the legacy us-east-1 endpoint). Fails until fixed. */
+/* Regression (a bug these tests found): src/aws.c xr_is_region() accepted
+ * any label with a dash at index 2 ending in "-<digit>", so the legacy
+ * endpoint label "s3-us-west-2" itself was taken as the region (region
+ * "s3-us-west-2", service "") instead of s3 in us-west-2; the same for a
+ * bucket named like "my-bucket-1" in virtual-hosted style and for
+ * s3-external-1 (the legacy us-east-1 endpoint). */
 static void test_hosts_region_like_labels(void **state)
 {
   static const struct host_case cases[] = {

@@ -131,13 +131,13 @@ static void test_fit_big_string_ascii(void **state)
   fit_blob("", "y", 5000, 1000); /* several rounds */
 }
 
-/* BUG: src/emitter.c xr_serialize_fit() (the "Never split a UTF-8
- * sequence" loop) tests cut[keep], a byte of the fresh malloc() that
- * memcpy() did not fill, instead of the original string's byte at keep; the
- * back-off is decided by uninitialised memory, so the cut usually falls
- * inside a multi-byte character and the body is invalid UTF-8 (seen from
- * the second halving on, when the "...[truncated]" mark makes lengths
- * odd). Fails until fixed: check s->valuestring[keep] before the memcpy. */
+/* Regression (a bug these tests found): src/emitter.c xr_serialize_fit()
+ * (the "Never split a UTF-8 sequence" loop) tested cut[keep], a byte of the
+ * fresh malloc() that memcpy() had not filled, instead of the original
+ * string's byte at keep; the back-off was decided by uninitialised memory
+ * (valgrind: conditional jump on uninitialised value), so cuts fell inside
+ * multi-byte characters and the body was invalid UTF-8 (from the second
+ * halving on, when the "...[truncated]" mark makes lengths odd). */
 static void test_fit_big_string_utf8(void **state)
 {
   static const char *const units[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
@@ -366,7 +366,7 @@ static struct xr_entity *sized_subsegment(int body_len)
 
   strcpy(sub->trace_id, TRACE);
   strcpy(sub->parent_id, "53995c3f42cd8ad8");
-  n0 = xr_entity_write(sub, true, true, big, sizeof(big));
+  n0 = xr_entity_write(sub, true, true, big, sizeof(big) - XR_WRITE_SLACK);
   assert_true(n0 > 0);
   len = (size_t)(1000 + body_len - n0);
   blob = malloc(len + 1);
@@ -376,7 +376,7 @@ static struct xr_entity *sized_subsegment(int body_len)
   md = xr_json_child(sub->metadata, "default");
   assert_true(cJSON_ReplaceItemInObjectCaseSensitive(md, "blob", cJSON_CreateString(blob)));
   free(blob);
-  assert_int_equal(xr_entity_write(sub, true, true, big, sizeof(big)), body_len);
+  assert_int_equal(xr_entity_write(sub, true, true, big, sizeof(big) - XR_WRITE_SLACK), body_len);
   return sub;
 }
 
@@ -401,12 +401,11 @@ static void test_emit_over_max(void **state)
 }
 
 /* A document of exactly the maximum goes whole: a 64000-byte datagram.
- * BUG: src/docwrite.c xr_put_cjson() hands cJSON_PrintPreallocated only the
- * bytes left up to cap, and cJSON needs one byte more than the text (its
- * NUL) plus one spare, so when a cJSON part (here metadata) ends within one
- * byte of cap, xr_entity_write returns -EMSGSIZE for a document that fits;
- * the emitter then truncates it (strings halved, marked truncated).
- * Fails until fixed. */
+ * Regression (a bug these tests found): src/docwrite.c xr_put_cjson() handed
+ * cJSON_PrintPreallocated only the bytes left up to cap, and cJSON needs
+ * its NUL plus a spare byte, so when a cJSON part (here metadata) ended
+ * within one byte of cap, xr_entity_write returned -EMSGSIZE for a document
+ * that fits and the emitter truncated it (strings halved, marked). */
 static void test_emit_exact_max(void **state)
 {
   struct xr_entity *sub = sized_subsegment(BODY_MAX);
@@ -462,11 +461,11 @@ static void test_emit_split_then_truncate(void **state)
   xr_entity_free(seg);
 }
 
-/* BUG: the truncation path (src/emitter.c xr_emit_truncated ->
- * xr_entity_to_json -> cJSON) prints strings byte for byte, so a document
- * that must be truncated and holds an invalid UTF-8 byte (here in the URL,
- * which the normal path, xr_entity_write, replaces with U+FFFD) goes out
- * as invalid UTF-8. Fails until fixed. */
+/* Regression (a bug these tests found): the truncation path (src/emitter.c
+ * xr_emit_truncated -> xr_entity_to_json -> cJSON) printed strings byte for
+ * byte, so a document that had to be truncated and held an invalid UTF-8
+ * byte (here in the URL, which the normal path, xr_entity_write, replaces)
+ * went out as invalid UTF-8. */
 static void test_emit_truncated_utf8(void **state)
 {
   struct xr_entity *sub = subsegment("big", 100000);
@@ -626,11 +625,11 @@ static void test_fd_reused_by_udp(void **state)
   close(imp);
 }
 
-/* Reconfiguring the emitter sends to the new endpoint. BUG:
- * src/emitter.c caches the resolved destination (xr_dest_ok) at the first
- * send and xr_emitter_configure() does not reset it, so after a
- * re-configuration (xr_tracer_init called again) datagrams still go to the
- * old address. Fails until fixed. Runs last: it moves the destination. */
+/* Reconfiguring the emitter sends to the new endpoint. Regression (a bug
+ * these tests found): src/emitter.c cached the resolved destination
+ * (xr_dest_ok) at the first send and xr_emitter_configure() did not reset
+ * it, so after a re-configuration (xr_tracer_init called again) datagrams
+ * still went to the old address. Runs last: it moves the destination. */
 static void test_reconfigure(void **state)
 {
   struct xr_endpoint ep;

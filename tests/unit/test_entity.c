@@ -36,7 +36,7 @@ static cJSON *written(const struct xr_entity *e, bool independent, bool with_chi
                       char **text)
 {
   static char buf[200000];
-  int n = xr_entity_write(e, independent, with_children, buf, sizeof(buf) - 1);
+  int n = xr_entity_write(e, independent, with_children, buf, sizeof(buf) - XR_WRITE_SLACK - 1);
   cJSON *back;
   assert_true(n > 0);
   buf[n] = '\0';
@@ -494,7 +494,7 @@ static void test_write_bytes_match_tree(void **state)
   assert_int_equal(xr_entity_add_exception(seg->children, "T", "m \"q\"", false), 0);
   t = xr_entity_to_json(seg, false, true);
   t_text = cJSON_PrintUnformatted(t);
-  n = xr_entity_write(seg, false, true, buf, sizeof(buf) - 1);
+  n = xr_entity_write(seg, false, true, buf, sizeof(buf) - XR_WRITE_SLACK - 1);
   assert_true(n > 0);
   buf[n] = '\0';
   assert_string_equal(buf, t_text);
@@ -529,12 +529,12 @@ static void test_write_cap(void **state)
   xr_entity_free(seg);
 }
 
-/* Exactly cap bytes fit, whatever part comes last. BUG: src/docwrite.c
- * xr_put_cjson() gives cJSON_PrintPreallocated only the room left up to
- * cap; cJSON needs room for its NUL and one spare byte, so a document
- * ending with a cJSON part (metadata, cause, annotations, ...) needs
- * cap >= length + 1 and gets -EMSGSIZE at cap == length, against the
- * contract ("-EMSGSIZE when it does not fit"). Fails until fixed. */
+/* Exactly cap bytes fit, whatever part comes last. Regression (a bug these
+ * tests found): src/docwrite.c xr_put_cjson() gave cJSON_PrintPreallocated
+ * only the room left up to cap; cJSON needs room for its NUL and a spare
+ * byte, so a document ending with a cJSON part (metadata, cause,
+ * annotations, ...) got -EMSGSIZE at cap == length, against the contract
+ * ("-EMSGSIZE when it does not fit"). Fixed with XR_WRITE_SLACK. */
 static void test_write_cap_exact_cjson_last(void **state)
 {
   struct xr_entity *e = new_entity(false, "x");
@@ -568,10 +568,10 @@ static void test_write_escapes(void **state)
   xr_entity_free(e);
 }
 
-/* BUG: src/utf8.h xr_utf8_seq() accepts overlong forms, surrogates and
- * code points above U+10FFFF, so src/docwrite.c xr_put_str() copies them
- * into the document verbatim: the datagram is not valid UTF-8 (its
- * contract says invalid UTF-8 is replaced by U+FFFD). Fails until fixed. */
+/* Regression (a bug these tests found): src/utf8.h xr_utf8_seq() accepted
+ * overlong forms, surrogates and code points above U+10FFFF, so
+ * src/docwrite.c xr_put_str() copied them into the document verbatim and
+ * the datagram was not valid UTF-8 (its contract: invalid UTF-8 replaced). */
 static void test_write_strict_utf8(void **state)
 {
   struct xr_entity *e = new_entity(false, "x");
@@ -588,12 +588,12 @@ static void test_write_strict_utf8(void **state)
   xr_entity_free(e);
 }
 
-/* BUG: src/docwrite.c writes the free-form parts (cause, annotations,
- * metadata, aws, sql) with cJSON_PrintPreallocated, which copies string
- * bytes as they are: an exception message holding an invalid byte (e.g. a
- * curl error quoting a host name) makes the document invalid UTF-8,
- * although docwrite.c promises invalid UTF-8 is replaced. Fails until
- * fixed. */
+/* Regression (a bug these tests found): src/docwrite.c writes the
+ * free-form parts (cause, annotations, metadata, aws, sql) with
+ * cJSON_PrintPreallocated, which copies string bytes as they are: an
+ * exception message holding an invalid byte (e.g. a curl error quoting a
+ * host name) made the document invalid UTF-8, although docwrite.c promises
+ * invalid UTF-8 is replaced. */
 static void test_write_cause_utf8(void **state)
 {
   struct xr_entity *e = new_entity(false, "x");

@@ -31,7 +31,7 @@ static struct doc record(const struct xr_http_call *c, int want_rc)
   strcpy(sub->parent_id, "53995c3f42cd8ad8");
   assert_int_equal(xr_http_record(sub, c), want_rc);
   sub->end_us = sub->start_us + 100;
-  n = xr_entity_write(sub, true, false, buf, sizeof(buf) - 1);
+  n = xr_entity_write(sub, true, false, buf, sizeof(buf) - XR_WRITE_SLACK - 1);
   assert_true(n > 0);
   buf[n] = '\0';
   d.root = cJSON_Parse(buf);

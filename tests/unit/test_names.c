@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include "../../src/names.h"
+#include "../../src/utf8.h"
 
 #define OUT_CAP (XR_NAME_MAX_BYTES + 1)
 
@@ -53,11 +54,12 @@ static void test_table(void **state)
   }
 }
 
-/* BUG: src/names.c xr_utf8_len() checks only the lead byte range and that
- * the following bytes are continuation bytes, so overlong 3- and 4-byte
- * forms (E0 80..9F, F0 80..8F), UTF-16 surrogates (ED A0..BF) and code
- * points above U+10FFFF (F4 90..BF) are kept, although names.h promises that
- * invalid UTF-8 is removed. Fails until fixed. */
+/* Regression (a bug these tests found): the UTF-8 check (then
+ * xr_utf8_len() in src/names.c, now xr_utf8_seq() in src/utf8.h) looked at
+ * the lead byte range and continuation bytes only, so overlong 3- and
+ * 4-byte forms (E0 80..9F, F0 80..8F), UTF-16 surrogates (ED A0..BF) and
+ * code points above U+10FFFF (F4 90..BF) were kept, although names.h
+ * promises that invalid UTF-8 is removed. */
 static void test_strict_utf8(void **state)
 {
   static const struct {
@@ -77,6 +79,29 @@ static void test_strict_utf8(void **state)
     assert_true(ut_utf8_valid(out, strlen(out)));
     assert_string_equal(out, cases[i].want);
   }
+}
+
+/* xr_utf8_seq (shared by names and the document writer) against a strict
+ * reference, for every lead byte and every second byte. */
+static void test_utf8_seq(void **state)
+{
+  unsigned b0, b1, b2;
+  (void)state;
+  for (b0 = 0x80; b0 < 0x100; b0++)
+    for (b1 = 0; b1 < 0x100; b1++)
+      for (b2 = 0x7f; b2 <= 0x80; b2++) {
+        unsigned char buf[5] = {(unsigned char)b0, (unsigned char)b1, (unsigned char)b2, 0x80, 0};
+        size_t lead = b0 >= 0xf0 ? 4 : b0 >= 0xe0 ? 3 : b0 >= 0xc0 ? 2 : 0;
+        size_t want = lead && ut_utf8_valid((const char *)buf, lead) ? lead : 0, got;
+        got = xr_utf8_seq(buf);
+        if (got != want)
+          fail_msg("%02x %02x %02x 80: got %zu, want %zu", b0, b1, b2, got, want);
+      }
+  /* Stops at a NUL: a sequence cut by the terminator is not one. */
+  assert_int_equal(xr_utf8_seq((const unsigned char *)"\xe2\x82"), 0);
+  assert_int_equal(xr_utf8_seq((const unsigned char *)"\xf0\x9f\x98"), 0);
+  assert_int_equal(xr_utf8_seq((const unsigned char *)"\xc3"), 0);
+  assert_int_equal(xr_utf8_seq((const unsigned char *)"a"), 0);
 }
 
 static void test_cut_at_200_ascii(void **state)
@@ -182,6 +207,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table),
       cmocka_unit_test(test_strict_utf8),
+      cmocka_unit_test(test_utf8_seq),
       cmocka_unit_test(test_cut_at_200_ascii),
       cmocka_unit_test(test_cut_counts_characters),
       cmocka_unit_test(test_small_output),
