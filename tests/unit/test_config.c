@@ -366,7 +366,7 @@ static const struct hooks_case hooks_cases[] = {
     {"bogus", -EINVAL, XR_HOOK_ALL},
     {"curl;pq", -EINVAL, XR_HOOK_ALL},
     {"curl pq", -EINVAL, XR_HOOK_ALL},
-    {"curl,,pq", -EINVAL, XR_HOOK_ALL},
+    {"curl,,pq", 0, XR_HOOK_CURL | XR_HOOK_PQ}, /* empty tokens skipped */
     {"curls", -EINVAL, XR_HOOK_ALL},
     {"all,curl", -EINVAL, XR_HOOK_ALL},
 };
