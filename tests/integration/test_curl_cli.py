@@ -216,6 +216,42 @@ def t_default_port():
     H.verify_transfers(res, PROGRAM, "http://127.0.0.1", label="default port")
 
 
+def t_aws_sigv4():
+    # An endpoint override (a local emulator): the SigV4 credential scope
+    # makes it an AWS call. The secret parts of Authorization must not leak.
+    auth = ("Authorization: AWS4-HMAC-SHA256 Credential=AKIDSECRETKEY/20240101/eu-west-1/"
+            "dynamodb/aws4_request, SignedHeaders=host;x-amz-target, Signature=deadbeefsig")
+    res = S.run(curl_cmd("-H", auth, "-H", "X-Amz-Target: DynamoDB_20120810.GetItem",
+                         "-H", "Content-Type: application/x-amz-json-1.0",
+                         "-d", '{"TableName": "items", "Key": {"id": {"S": "1"}}}',
+                         SRV.url("/aws")), httpd=SRV, expect_docs=1)
+    check(res.returncode == 0 and len(res.records) == 1, "aws: one subsegment", res.describe())
+    if res.records:
+        sub = res.records[0]["sub"]
+        aws = sub.get("aws", {})
+        check(sub.get("namespace") == "aws", "aws: namespace must be aws", sub)
+        check(sub.get("name") == "dynamodb", "aws: name must be the service", sub)
+        check(aws.get("operation") == "GetItem", "aws: operation from X-Amz-Target", sub)
+        check(aws.get("region") == "eu-west-1", "aws: region from the credential scope", sub)
+        check(aws.get("request_id") == "req-123", "aws: request_id from x-amzn-RequestId", sub)
+        check(aws.get("table_name") == "items", "aws: table_name from the JSON body", sub)
+        check(H.get(sub, "http", "response", "status") == 200, "aws: status", sub)
+    H.check_secret_absent(res, ["AKIDSECRETKEY", "deadbeefsig", "Signature", "Credential"],
+                          "aws")
+
+
+def t_never_traced():
+    # The Lambda Runtime API and the daemon's own address are never traced:
+    # no document and no injected header.
+    host = "127.0.0.1:%d" % SRV.port
+    res = S.run(curl_cmd(SRV.url("/ok")), httpd=SRV, expect_docs=0, grace=0.5,
+                env={"AWS_LAMBDA_RUNTIME_API": host})
+    check(res.returncode == 0 and res.stdout == "ok\n", "runtime api: curl output", res.describe())
+    check(not res.docs, "runtime api: no document for the Lambda Runtime API", res.docs)
+    check(all(not r["trace_headers"] for r in res.requests),
+          "runtime api: no header injected", res.requests)
+
+
 def main():
     global S, SRV, CURL
     if len(sys.argv) != 2:
@@ -230,7 +266,8 @@ def main():
     for fn in [t_statuses, t_serial_reuse, t_refused, t_reset, t_userinfo_query, t_methods,
                t_header_passthrough, t_program_trace_header, t_parallel, t_inherited_sampled,
                t_inherited_unsampled, t_process_mode, t_off_mode, t_sampling_default,
-               t_tracing_name, t_sdk_disabled, t_localhost, t_default_port]:
+               t_tracing_name, t_sdk_disabled, t_localhost, t_default_port, t_aws_sigv4,
+               t_never_traced]:
         H.scenario(fn.__name__[2:], fn)
     return H.summary()
 
