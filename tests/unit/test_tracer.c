@@ -16,52 +16,16 @@
 #define PARENT "53995c3f42cd8ad8"
 #define LINEAGE "Lineage=a87bd80c:1|68fd508a:5"
 
-static int rx = -1;
-static uint16_t rx_port;
-static char daemon_addr[64];
-
-/* (Re)initialises the tracer: the daemon at our receiver, logging off,
- * every trace sampled, then the given variables (which win). */
 static void init_tracer(const char *const *extra)
 {
-  static const char *env[64];
-  static struct xr_config cfg;
-  size_t n = 0, i;
-  for (i = 0; extra && extra[i]; i++)
-    env[n++] = extra[i];
-  env[n++] = "AWS_XRAY_DAEMON_ADDRESS";
-  env[n++] = daemon_addr;
-  env[n++] = "XRAY_AUTO_LOG_LEVEL";
-  env[n++] = "off";
-  env[n++] = "XRAY_AUTO_SAMPLING";
-  env[n++] = "all";
-  env[n] = NULL;
-  ut_env_set(env);
-  xr_config_load(&cfg, ut_getenv, "unit-svc");
-  ut_env_set(NULL);
-  xr_tracer_init(&cfg);
-}
-
-static int group_setup(void **state)
-{
-  (void)state;
-  rx = ut_udp_open(&rx_port);
-  snprintf(daemon_addr, sizeof(daemon_addr), "127.0.0.1:%u", rx_port);
-  return 0;
-}
-
-static int group_teardown(void **state)
-{
-  (void)state;
-  close(rx);
-  return 0;
+  ut_tracer_init(extra, "unit-svc");
 }
 
 static int setup(void **state)
 {
   (void)state;
   init_tracer(NULL);
-  (void)ut_udp_drain(rx);
+  (void)ut_udp_drain(ut_rx);
   return 0;
 }
 
@@ -111,12 +75,12 @@ static void test_call_mode(void **state)
     assert_true(labs(epoch - (long)time(NULL)) < 10);
   }
   xr_entity_set_name(sp.sub, "example.com");
-  ut_expect_silence(rx, 20); /* nothing before the end */
+  ut_expect_silence(ut_rx, 20); /* nothing before the end */
   xr_span_end(&sp);
   assert_null(sp.sub);
   assert_null(sp.seg);
 
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "name"), "unit-svc");
   assert_string_equal(ut_str(doc, "trace_id"), root);
@@ -138,7 +102,7 @@ static void test_call_mode(void **state)
                              "sdk"),
                       "libxray-auto");
   cJSON_Delete(doc);
-  ut_expect_silence(rx, 50);
+  ut_expect_silence(ut_rx, 50);
 }
 
 /* Each call is a trace of its own. */
@@ -152,7 +116,7 @@ static void test_call_mode_new_trace_each_call(void **state)
   assert_string_not_equal(a.seg->id, b.seg->id);
   xr_span_discard(&a);
   xr_span_discard(&b);
-  ut_expect_silence(rx, 50);
+  ut_expect_silence(ut_rx, 50);
 }
 
 static void test_call_mode_inherited(void **state)
@@ -173,7 +137,7 @@ static void test_call_mode_inherited(void **state)
   assert_int_equal(sampled, '1');
   assert_string_equal(extra, LINEAGE);
   xr_span_end(&sp);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "trace_id"), ROOT);
   assert_string_equal(ut_str(doc, "parent_id"), PARENT);
@@ -202,7 +166,7 @@ static void test_call_mode_unsampled(void **state)
   assert_string_not_equal(parent, PARENT);
   assert_string_equal(extra, LINEAGE);
   xr_span_end(&sp);
-  ut_expect_silence(rx, 100);
+  ut_expect_silence(ut_rx, 100);
 }
 
 /* Sampled=? (or absent) in the inherited header: we decide (all here). */
@@ -220,7 +184,7 @@ static void test_call_mode_inherited_undecided(void **state)
   assert_string_equal(root, ROOT);
   assert_int_equal(sampled, '1');
   xr_span_end(&sp);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "trace_id"), ROOT);
   assert_null(cJSON_GetObjectItemCaseSensitive(doc, "parent_id"));
@@ -235,7 +199,7 @@ static void test_discard_sends_nothing(void **state)
   xr_span_discard(&sp);
   assert_null(sp.sub);
   assert_null(sp.seg);
-  ut_expect_silence(rx, 100);
+  ut_expect_silence(ut_rx, 100);
 }
 
 static void test_off_mode(void **state)
@@ -255,7 +219,7 @@ static void test_off_mode(void **state)
     assert_string_equal(sp.header, "");
     assert_int_equal(xr_context_header(buf, sizeof(buf)), -ENOENT);
   }
-  ut_expect_silence(rx, 50);
+  ut_expect_silence(ut_rx, 50);
 }
 
 /* In call mode there is no context outside a span. */
@@ -296,9 +260,9 @@ static void test_thread_segment(void **state)
     strcpy(sub_id, sp.sub->id);
     xr_entity_set_name(sp.sub, "db");
     xr_span_end(&sp);
-    ut_expect_silence(rx, 50); /* embedded, not sent */
+    ut_expect_silence(ut_rx, 50); /* embedded, not sent */
     assert_int_equal(xr_thread_segment_end(), 0);
-    doc = ut_recv_doc(rx, 2000);
+    doc = ut_recv_doc(ut_rx, 2000);
     assert_non_null(doc);
     assert_string_equal(ut_str(doc, "name"), "handler");
     assert_string_equal(ut_str(doc, "id"), seg_id);
@@ -311,7 +275,7 @@ static void test_thread_segment(void **state)
     cJSON_Delete(doc);
   }
   assert_int_equal(xr_thread_segment_end(), -ENOENT);
-  ut_expect_silence(rx, 50);
+  ut_expect_silence(ut_rx, 50);
 }
 
 static void test_thread_segment_default_name(void **state)
@@ -322,11 +286,11 @@ static void test_thread_segment_default_name(void **state)
   assert_int_equal(xr_thread_segment_end(), 0);
   assert_int_equal(xr_thread_segment_begin("", NULL), 0);
   assert_int_equal(xr_thread_segment_end(), 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "name"), "unit-svc");
   cJSON_Delete(doc);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "name"), "unit-svc");
   cJSON_Delete(doc);
@@ -347,7 +311,7 @@ static void test_thread_segment_with_header(void **state)
   assert_non_null(strstr(sp.header, ";Sampled=1;" LINEAGE));
   xr_span_end(&sp);
   assert_int_equal(xr_thread_segment_end(), 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "trace_id"), ROOT);
   assert_string_equal(ut_str(doc, "parent_id"), PARENT);
@@ -364,12 +328,12 @@ static void test_thread_segment_with_header(void **state)
   assert_non_null(strstr(sp.header, ";Sampled=0"));
   xr_span_end(&sp);
   assert_int_equal(xr_thread_segment_end(), 0);
-  ut_expect_silence(rx, 100);
+  ut_expect_silence(ut_rx, 100);
 
   /* A malformed header: a new trace. */
   assert_int_equal(xr_thread_segment_begin("in", "Root=garbage"), 0);
   assert_int_equal(xr_thread_segment_end(), 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_not_equal(ut_str(doc, "trace_id"), ROOT);
   assert_null(cJSON_GetObjectItemCaseSensitive(doc, "parent_id"));
@@ -388,7 +352,7 @@ static void test_thread_segment_in_off_mode(void **state)
   assert_int_equal(xr_span_begin(&sp), 0);
   xr_span_end(&sp);
   assert_int_equal(xr_thread_segment_end(), 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "subsegments")), 1);
   cJSON_Delete(doc);
@@ -412,7 +376,7 @@ static void test_thread_segment_streams(void **state)
     xr_span_end(&sp);
   }
   for (i = 0; i < 31; i++) {
-    doc = ut_recv_doc(rx, 2000);
+    doc = ut_recv_doc(ut_rx, 2000);
     if (!doc)
       fail_msg("streamed subsegment %d missing", i);
     assert_string_equal(ut_str(doc, "type"), "subsegment");
@@ -420,7 +384,7 @@ static void test_thread_segment_streams(void **state)
     cJSON_Delete(doc);
   }
   assert_int_equal(xr_thread_segment_end(), 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "id"), seg_id);
   assert_null(cJSON_GetObjectItemCaseSensitive(doc, "subsegments"));
@@ -451,7 +415,7 @@ static void test_span_outlives_owner(void **state)
   strcpy(sub_id, sp.sub->id);
   assert_int_equal(pthread_create(&t, NULL, end_span_thread, &sp), 0);
   assert_int_equal(pthread_join(t, NULL), 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "id"), sub_id);
   assert_string_equal(ut_str(doc, "type"), "subsegment");
@@ -462,20 +426,20 @@ static void test_span_outlives_owner(void **state)
   assert_int_equal(xr_span_begin(&sp), 0);
   strcpy(sub_id, sp.sub->id);
   assert_int_equal(xr_thread_segment_end(), 0);
-  doc = ut_recv_doc(rx, 2000); /* the segment, without the open span */
+  doc = ut_recv_doc(ut_rx, 2000); /* the segment, without the open span */
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "id"), seg_id);
   assert_null(cJSON_GetObjectItemCaseSensitive(doc, "subsegments"));
   cJSON_Delete(doc);
   assert_int_equal(xr_thread_segment_begin("next", NULL), 0);
   xr_span_end(&sp);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "id"), sub_id);
   assert_string_equal(ut_str(doc, "parent_id"), seg_id);
   cJSON_Delete(doc);
   assert_int_equal(xr_thread_segment_end(), 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "name"), "next");
   assert_null(cJSON_GetObjectItemCaseSensitive(doc, "subsegments"));
@@ -500,9 +464,9 @@ static void test_excluded(void **state)
   const char *env[] = {"AWS_XRAY_DAEMON_ADDRESS", env_addr, "AWS_LAMBDA_RUNTIME_API",
                        "127.0.0.1:9001", NULL};
   (void)state;
-  snprintf(env_addr, sizeof(env_addr), "tcp:127.0.0.1:2001 udp:%s", daemon_addr);
+  snprintf(env_addr, sizeof(env_addr), "tcp:127.0.0.1:2001 udp:127.0.0.1:%u", ut_rx_port);
   init_tracer(env);
-  assert_true(xr_tracer_excluded("127.0.0.1", rx_port));
+  assert_true(xr_tracer_excluded("127.0.0.1", ut_rx_port));
   assert_true(xr_tracer_excluded("127.0.0.1", 2001));
   assert_true(xr_tracer_excluded("127.0.0.1", 9001));
   assert_true(xr_tracer_excluded("169.254.169.254", 80));
@@ -512,7 +476,7 @@ static void test_excluded(void **state)
   assert_false(xr_tracer_excluded("127.0.0.1", 80));
   assert_false(xr_tracer_excluded("example.com", 80));
   assert_false(xr_tracer_excluded("169.254.169.253", 80));
-  assert_false(xr_tracer_excluded("10.0.0.1", rx_port));
+  assert_false(xr_tracer_excluded("10.0.0.1", ut_rx_port));
 
   /* Host names compare case-insensitively. */
   {
@@ -547,5 +511,5 @@ int main(void)
       cmocka_unit_test_setup(test_context_header_too_small, setup),
       cmocka_unit_test_setup(test_excluded, setup),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return cmocka_run_group_tests(tests, ut_rx_group_setup, ut_rx_group_teardown);
 }

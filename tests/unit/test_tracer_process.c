@@ -15,52 +15,16 @@
 #define ROOT "1-5759e988-bd862e3fe1be46a994272793"
 #define PARENT "53995c3f42cd8ad8"
 
-static int rx = -1;
-static uint16_t rx_port;
-static char daemon_addr[64];
-
 static void init_tracer(const char *const *extra)
 {
-  static const char *env[64];
-  static struct xr_config cfg;
+  static const char *env[32];
   size_t n = 0, i;
-  for (i = 0; extra && extra[i]; i++)
+  for (i = 0; extra && extra[i] && n < 28; i++)
     env[n++] = extra[i];
-  env[n++] = "AWS_XRAY_DAEMON_ADDRESS";
-  env[n++] = daemon_addr;
-  env[n++] = "XRAY_AUTO_LOG_LEVEL";
-  env[n++] = "off";
-  env[n++] = "XRAY_AUTO_SAMPLING";
-  env[n++] = "all";
   env[n++] = "XRAY_AUTO_SEGMENT";
   env[n++] = "process";
   env[n] = NULL;
-  ut_env_set(env);
-  xr_config_load(&cfg, ut_getenv, "proc-svc");
-  ut_env_set(NULL);
-  xr_tracer_init(&cfg);
-}
-
-static int group_setup(void **state)
-{
-  (void)state;
-  rx = ut_udp_open(&rx_port);
-  snprintf(daemon_addr, sizeof(daemon_addr), "127.0.0.1:%u", rx_port);
-  return 0;
-}
-
-static int group_teardown(void **state)
-{
-  (void)state;
-  close(rx);
-  return 0;
-}
-
-static int drain(void **state)
-{
-  (void)state;
-  (void)ut_udp_drain(rx);
-  return 0;
+  ut_tracer_init(env, "proc-svc");
 }
 
 static void test_process_segment(void **state)
@@ -73,13 +37,13 @@ static void test_process_segment(void **state)
   (void)state;
 
   init_tracer(NULL);
-  ut_expect_silence(rx, 20); /* nothing before the first call */
+  ut_expect_silence(ut_rx, 20); /* nothing before the first call */
   assert_int_equal(xr_span_begin(&sp), 0);
   assert_true(sp.process);
   assert_null(sp.seg);
 
   /* The in-progress segment, at once. */
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "name"), "proc-svc");
   assert_true(ut_is_true(doc, "in_progress"));
@@ -113,7 +77,7 @@ static void test_process_segment(void **state)
     strcpy(sub_id, sp.sub->id);
     xr_entity_set_name(sp.sub, "example.com");
     xr_span_end(&sp);
-    doc = ut_recv_doc(rx, 2000);
+    doc = ut_recv_doc(ut_rx, 2000);
     assert_non_null(doc);
     assert_string_equal(ut_str(doc, "id"), sub_id);
     assert_string_equal(ut_str(doc, "type"), "subsegment");
@@ -123,11 +87,11 @@ static void test_process_segment(void **state)
     assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(doc, "end_time")));
     cJSON_Delete(doc);
   }
-  ut_expect_silence(rx, 50); /* no second in-progress segment */
+  ut_expect_silence(ut_rx, 50); /* no second in-progress segment */
 
   /* The complete segment at exit. */
   xr_tracer_exit();
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "id"), seg_id);
   assert_string_equal(ut_str(doc, "trace_id"), trace);
@@ -136,7 +100,7 @@ static void test_process_segment(void **state)
   assert_true(ut_num(doc, "end_time") >= start);
   assert_null(cJSON_GetObjectItemCaseSensitive(doc, "subsegments"));
   cJSON_Delete(doc);
-  ut_expect_silence(rx, 50);
+  ut_expect_silence(ut_rx, 50);
 }
 
 /* The process segment joins an inherited trace. */
@@ -149,7 +113,7 @@ static void test_process_inherited(void **state)
   (void)state;
   init_tracer(env);
   assert_int_equal(xr_span_begin(&sp), 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "trace_id"), ROOT);
   assert_string_equal(ut_str(doc, "parent_id"), PARENT);
@@ -158,12 +122,12 @@ static void test_process_inherited(void **state)
   assert_non_null(strstr(sp.header, "Root=" ROOT ";Parent="));
   assert_non_null(strstr(sp.header, ";Sampled=1;Lineage=ab:1"));
   xr_span_end(&sp);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "trace_id"), ROOT);
   cJSON_Delete(doc);
   xr_tracer_exit();
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "parent_id"), PARENT);
   assert_null(cJSON_GetObjectItemCaseSensitive(doc, "in_progress"));
@@ -186,7 +150,7 @@ static void test_process_unsampled(void **state)
     xr_span_end(&sp);
   }
   xr_tracer_exit();
-  ut_expect_silence(rx, 100);
+  ut_expect_silence(ut_rx, 100);
 }
 
 /* A thread segment takes precedence over the process segment. */
@@ -200,15 +164,15 @@ static void test_thread_segment_wins(void **state)
   assert_int_equal(xr_span_begin(&sp), 0);
   assert_false(sp.process);
   xr_span_end(&sp);
-  ut_expect_silence(rx, 50); /* no process segment was started */
+  ut_expect_silence(ut_rx, 50); /* no process segment was started */
   assert_int_equal(xr_thread_segment_end(), 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_string_equal(ut_str(doc, "name"), "req");
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "subsegments")), 1);
   cJSON_Delete(doc);
   xr_tracer_exit();
-  ut_expect_silence(rx, 50);
+  ut_expect_silence(ut_rx, 50);
 }
 
 /* xr_context_header alone starts the process segment too. */
@@ -219,13 +183,13 @@ static void test_context_header_starts_segment(void **state)
   (void)state;
   init_tracer(NULL);
   assert_true(xr_context_header(ctx, sizeof(ctx)) > 0);
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_true(ut_is_true(doc, "in_progress"));
   assert_memory_equal(ctx + 48, ut_str(doc, "id"), 16);
   cJSON_Delete(doc);
   xr_tracer_exit();
-  doc = ut_recv_doc(rx, 2000);
+  doc = ut_recv_doc(ut_rx, 2000);
   assert_non_null(doc);
   assert_null(cJSON_GetObjectItemCaseSensitive(doc, "in_progress"));
   cJSON_Delete(doc);
@@ -234,11 +198,11 @@ static void test_context_header_starts_segment(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup(test_process_segment, drain),
-      cmocka_unit_test_setup(test_process_inherited, drain),
-      cmocka_unit_test_setup(test_process_unsampled, drain),
-      cmocka_unit_test_setup(test_thread_segment_wins, drain),
-      cmocka_unit_test_setup(test_context_header_starts_segment, drain),
+      cmocka_unit_test_setup(test_process_segment, ut_rx_drain),
+      cmocka_unit_test_setup(test_process_inherited, ut_rx_drain),
+      cmocka_unit_test_setup(test_process_unsampled, ut_rx_drain),
+      cmocka_unit_test_setup(test_thread_segment_wins, ut_rx_drain),
+      cmocka_unit_test_setup(test_context_header_starts_segment, ut_rx_drain),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return cmocka_run_group_tests(tests, ut_rx_group_setup, ut_rx_group_teardown);
 }

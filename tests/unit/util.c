@@ -1,5 +1,8 @@
 #include "util.h"
 
+#include "../../src/config.h"
+#include "../../src/tracer.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -272,4 +275,50 @@ void ut_assert_time_text(const char *text)
   for (i = 0; text[i]; i++)
     if (text + i != dot && (text[i] < '0' || text[i] > '9'))
       fail_msg("time \"%s\" is not <seconds>.<6 digits>", text);
+}
+
+int ut_rx = -1;
+uint16_t ut_rx_port;
+static char ut_daemon_addr[64];
+
+int ut_rx_group_setup(void **state)
+{
+  (void)state;
+  ut_rx = ut_udp_open(&ut_rx_port);
+  snprintf(ut_daemon_addr, sizeof(ut_daemon_addr), "127.0.0.1:%u", ut_rx_port);
+  return 0;
+}
+
+int ut_rx_group_teardown(void **state)
+{
+  (void)state;
+  close(ut_rx);
+  return 0;
+}
+
+int ut_rx_drain(void **state)
+{
+  (void)state;
+  (void)ut_udp_drain(ut_rx);
+  return 0;
+}
+
+void ut_tracer_init(const char *const *extra, const char *program)
+{
+  static const char *env[64];
+  static struct xr_config cfg;
+  size_t n = 0, i;
+  for (i = 0; extra && extra[i] && n < 56; i++)
+    env[n++] = extra[i];
+  env[n++] = "AWS_XRAY_DAEMON_ADDRESS";
+  env[n++] = ut_daemon_addr;
+  env[n++] = "XRAY_AUTO_LOG_LEVEL";
+  env[n++] = "off";
+  env[n++] = "XRAY_AUTO_SAMPLING";
+  env[n++] = "all";
+  env[n] = NULL;
+  ut_env_set(env);
+  xr_config_load(&cfg, ut_getenv, program);
+  ut_env_set(NULL);
+  xr_tracer_init(&cfg);
 }

@@ -76,4 +76,15 @@ bool ut_number_text(const char *json, const char *key, char *out, size_t cap);
 /* Checks "<digits>.<6 digits>" (a time as the library prints it). */
 void ut_assert_time_text(const char *text);
 
+/* A UDP receiver standing in for the daemon, one per test executable
+ * (cmocka group setup/teardown and a per-test drain). */
+extern int ut_rx;
+extern uint16_t ut_rx_port;
+int ut_rx_group_setup(void **state);
+int ut_rx_group_teardown(void **state);
+int ut_rx_drain(void **state);
+/* (Re)initialises the tracer: the daemon at ut_rx, logging off, every
+ * trace sampled, then the given variables (which win). */
+void ut_tracer_init(const char *const *extra, const char *program);
+
 #endif /* XR_UNIT_UTIL_H */
