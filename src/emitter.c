@@ -28,8 +28,10 @@
 static struct xr_endpoint xr_dest_cfg;
 static pthread_mutex_t xr_emit_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int xr_fd = -1;
-static uint16_t xr_fd_port; /* our bound port, network order */
-static uint64_t xr_fd_cookie; /* SO_COOKIE of our socket, 0 if unsupported */
+/* Identity of our socket, written under the lock before xr_fd publishes
+ * it, read without the lock by the send fast path. */
+static atomic_uint xr_fd_port;     /* our bound port, network order */
+static atomic_ullong xr_fd_cookie; /* SO_COOKIE of our socket, 0 if unsupported */
 static struct sockaddr_in xr_dest;
 static atomic_int xr_dest_ok;          /* 1 once xr_dest is valid */
 static time_t xr_dest_retry_at;        /* under xr_emit_lock */
@@ -110,13 +112,13 @@ static bool xr_fd_is_ours(int fd)
   socklen_t slen = sizeof(sa);
   int type = 0;
   socklen_t tlen = sizeof(type);
-  uint64_t cookie = 0;
+  uint64_t cookie = 0, ours = atomic_load(&xr_fd_cookie);
   socklen_t clen = sizeof(cookie);
 
   /* One system call: a socket cookie is unique for the life of the boot. */
-  if (xr_fd_cookie)
+  if (ours)
     return getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 &&
-           cookie == xr_fd_cookie;
+           cookie == ours;
 
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
       type != SOCK_DGRAM)
@@ -124,7 +126,7 @@ static bool xr_fd_is_ours(int fd)
   if (getsockname(fd, (struct sockaddr *)&sa, &slen) < 0 ||
       sa.sin_family != AF_INET)
     return false;
-  return sa.sin_port == xr_fd_port;
+  return sa.sin_port == atomic_load(&xr_fd_port);
 }
 
 static int xr_socket_locked(void)
@@ -147,11 +149,12 @@ static int xr_socket_locked(void)
     close(fd);
     return -e;
   }
-  xr_fd_port = any.sin_port;
+  atomic_store(&xr_fd_port, any.sin_port);
   {
     uint64_t cookie = 0;
     socklen_t clen = sizeof(cookie);
-    xr_fd_cookie = getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 ? cookie : 0;
+    atomic_store(&xr_fd_cookie,
+                 getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 ? cookie : 0);
   }
   atomic_store(&xr_fd, fd);
   return fd;
@@ -160,19 +163,23 @@ static int xr_socket_locked(void)
 /* buf holds the header and body already; len is the whole datagram. */
 static int xr_send_datagram(const char *buf, size_t len)
 {
-  int fd, rc = 0;
+  int fd = atomic_load(&xr_fd), rc = 0;
   ssize_t n;
 
-  pthread_mutex_lock(&xr_emit_lock);
-  rc = xr_resolve_locked();
-  if (rc == 0) {
-    fd = xr_socket_locked();
-    if (fd < 0)
-      rc = fd;
+  /* Fast path, no lock: destination resolved and the socket still ours
+   * (one getsockopt). The lock only guards creating and resolving. */
+  if (!atomic_load(&xr_dest_ok) || fd < 0 || !xr_fd_is_ours(fd)) {
+    pthread_mutex_lock(&xr_emit_lock);
+    rc = xr_resolve_locked();
+    if (rc == 0) {
+      fd = xr_socket_locked();
+      if (fd < 0)
+        rc = fd;
+    }
+    pthread_mutex_unlock(&xr_emit_lock);
+    if (rc < 0)
+      goto fail;
   }
-  pthread_mutex_unlock(&xr_emit_lock);
-  if (rc < 0)
-    goto fail;
   n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
              (const struct sockaddr *)&xr_dest, sizeof(xr_dest));
   if (n < 0) {
