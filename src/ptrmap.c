@@ -14,6 +14,11 @@ static size_t xr_hash(const void *p, size_t cap)
   return (size_t)x & (cap - 1);
 }
 
+size_t xr_ptrmap_home(const struct xr_ptrmap *m, const void *key)
+{
+  return xr_hash(key, m->cap);
+}
+
 int xr_ptrmap_init(struct xr_ptrmap *m, size_t cap)
 {
   size_t c = 16;

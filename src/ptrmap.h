@@ -36,6 +36,9 @@ void *xr_ptrmap_get(struct xr_ptrmap *m, const void *key);
 int xr_ptrmap_put(struct xr_ptrmap *m, const void *key, void *value) XR_WUR;
 /* The removed value, or NULL. */
 void *xr_ptrmap_remove(struct xr_ptrmap *m, const void *key);
+/* The slot a key hashes to (its home): the probing sequence starts there.
+ * Exposed so tests can build colliding clusters from the real hash. */
+size_t xr_ptrmap_home(const struct xr_ptrmap *m, const void *key);
 /* After fork the child may inherit a locked mutex: reinitialise it. */
 void xr_ptrmap_fork_child(struct xr_ptrmap *m);
 
