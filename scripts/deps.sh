@@ -16,4 +16,11 @@ xr_install_missing() {
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-XR_BUILD_PACKAGES=(cmake make gcc pkg-config libcjson-dev libcurl4-openssl-dev)
+# Headers only for libcurl, libpq, libmariadb and libunwind: the library
+# finds them at run time and never links them (libunwind8 is the run-time
+# part the stack capture dlopens).
+XR_BUILD_PACKAGES=(cmake make gcc pkg-config libcjson-dev libcurl4-openssl-dev
+  libpq-dev libmariadb-dev libunwind-dev libunwind8)
+# Real database servers and clients for the tests, demo and benchmarks.
+XR_DB_PACKAGES=(postgresql postgresql-contrib mariadb-server mariadb-client
+  python3-psycopg2 python3-mysqldb)

@@ -1,0 +1,49 @@
+/*
+ * SQL text as it may leave the process (xray-spec.md 2.8 sanitized_query).
+ * Every literal becomes '?': quoted strings with every escape form, E''
+ * and U&'' strings, dollar-quoted bodies, numbers, hex and bit literals,
+ * MySQL "" strings. Comments are dropped (they may hold anything),
+ * whitespace runs become one space. Placeholders ($1, ?, :name) and
+ * identifiers ("quoted" in PostgreSQL, `quoted` in MySQL) are kept.
+ * Text past the bound is cut at a character boundary and ends with
+ * XR_SQL_TRUNCATED. Where the dialect is ambiguous the sanitizer removes
+ * more, never less: an unterminated literal swallows the rest.
+ * Contract: pure; no allocation; output is always valid UTF-8 and
+ * NUL-terminated when cap > 0.
+ */
+#ifndef XR_SQL_SANITIZE_H
+#define XR_SQL_SANITIZE_H
+
+#include "xr_setup.h"
+
+enum xr_sql_dialect {
+  XR_SQL_POSTGRES, /* '' strings; E'' takes backslash escapes */
+  XR_SQL_MYSQL     /* '' and "" strings; backslash escapes; # and -- comments */
+};
+
+struct xr_sql_lex {
+  enum xr_sql_dialect dialect;
+  /* PostgreSQL: standard_conforming_strings=off makes backslash an escape
+   * in plain '' strings too. MySQL: NO_BACKSLASH_ESCAPES clears it. */
+  bool backslash_escapes;
+};
+
+#define XR_SQL_TRUNCATED "..."
+#define XR_SQL_QUERY_MAX 2048 /* bytes kept of a statement, marker included */
+
+/* Writes the sanitized form of q[0..len) to out. Returns the length
+ * written (without the NUL). */
+size_t xr_sql_sanitize(const char *q, size_t len, const struct xr_sql_lex *lex,
+                       char *out, size_t cap);
+
+/* The statement as given, cut at the bound and made valid UTF-8
+ * (XRAY_AUTO_SQL=raw). Returns the length written. */
+size_t xr_sql_raw(const char *q, size_t len, char *out, size_t cap);
+
+/* A server's error message with every quoted run ('..', "..", `..`) and
+ * every number replaced by '?': messages quote the values that failed
+ * (invalid input syntax for type integer: "<literal>"). Returns the length
+ * written. */
+size_t xr_sql_scrub_message(const char *msg, char *out, size_t cap);
+
+#endif /* XR_SQL_SANITIZE_H */
