@@ -9,6 +9,8 @@
 #include "../src/log.h"
 #include "../src/tracer.h"
 #include "curl_span.h"
+#include "mysql_span.h"
+#include "pq_span.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -38,6 +40,8 @@ static void xr_atfork_child(void)
   xr_emitter_fork_child();
   xr_tracer_fork_child();
   xr_curl_fork_child();
+  xr_pq_fork_child();
+  xr_my_fork_child();
 }
 
 /*

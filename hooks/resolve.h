@@ -27,7 +27,7 @@
 #include <stdatomic.h>
 
 #define XR_RESOLVE_CALLERS 32
-#define XR_RESOLVE_FUNCS 16
+#define XR_RESOLVE_FUNCS 32
 
 struct xr_caller {
   uintptr_t lo, hi; /* address range of the caller's loaded segments */
