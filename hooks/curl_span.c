@@ -6,7 +6,7 @@
 
 #include "../src/http_call.h"
 #include "../src/log.h"
-#include "../src/ptrmap.h"
+#include "../src/handles.h"
 #include "../src/url.h"
 
 #include <errno.h>
@@ -48,43 +48,19 @@ struct xr_curl_handle {
   char line[XR_HEADER_MAX + 32];
 };
 
-static struct xr_ptrmap xr_handles;
-static pthread_once_t xr_handles_once = PTHREAD_ONCE_INIT;
-static bool xr_handles_ok;
-static int xr_logged_full;
-
-static void xr_handles_init(void)
-{
-  xr_handles_ok = xr_ptrmap_init(&xr_handles, XR_CURL_HANDLES) == 0;
-}
+static struct xr_handles xr_handles = XR_HANDLES_INIT("CURL handles", XR_CURL_HANDLES);
 
 static struct xr_curl_handle *xr_lookup(CURL *h)
 {
-  pthread_once(&xr_handles_once, xr_handles_init);
-  return xr_handles_ok ? xr_ptrmap_get(&xr_handles, h) : NULL;
+  return xr_handles_get(&xr_handles, h);
 }
 
 static struct xr_curl_handle *xr_lookup_or_create(CURL *h)
 {
-  struct xr_curl_handle *st = xr_lookup(h);
-  int rc;
-
-  if (st || !xr_handles_ok || !h)
-    return st;
-  st = calloc(1, sizeof(*st));
-  if (!st)
-    return NULL;
-  st->postsize = -1;
-  rc = xr_ptrmap_put(&xr_handles, h, st);
-  if (rc < 0) {
-    free(st);
-    if (rc == -EEXIST)
-      return xr_lookup(h);
-    if (!__atomic_exchange_n(&xr_logged_full, 1, __ATOMIC_RELAXED))
-      xr_warn("more than %d live CURL handles: the others are not traced",
-              XR_CURL_HANDLES / 4 * 3);
-    return NULL;
-  }
+  bool created;
+  struct xr_curl_handle *st = xr_handles_get_or_add(&xr_handles, h, sizeof(*st), &created);
+  if (st && created)
+    st->postsize = -1;
   return st;
 }
 
@@ -452,11 +428,7 @@ static void xr_handle_free(struct xr_curl_handle *st)
 
 void xr_curl_forget(CURL *h)
 {
-  struct xr_curl_handle *st;
-  pthread_once(&xr_handles_once, xr_handles_init);
-  if (!xr_handles_ok)
-    return;
-  st = xr_ptrmap_remove(&xr_handles, h);
+  struct xr_curl_handle *st = xr_handles_remove(&xr_handles, h);
   if (st)
     xr_handle_free(st);
 }
@@ -505,6 +477,5 @@ void xr_curl_dup(void *const *api, CURL *from, CURL *to)
 void xr_curl_fork_child(void)
 {
   xr_resolve_fork_child(&xr_curl_family);
-  if (xr_handles_ok)
-    xr_ptrmap_fork_child(&xr_handles);
+  xr_handles_fork_child(&xr_handles);
 }

@@ -316,7 +316,7 @@ void xr_my_stmt_enter(struct xr_db_op *op, void *const *api, MYSQL_STMT *s,
 {
   struct xr_my_stmt *st;
   struct xr_my_conn *conn;
-  char text[XR_SQL_QUERY_MAX];
+  char text[XR_SQL_QUERY_MAX + 1];
 
   if (!xr_db_enter(op, XR_HOOK_MYSQL))
     return;

@@ -281,7 +281,7 @@ void xr_pq_stmt_enter(struct xr_db_op *op, void *const *api, PGconn *conn,
                       enum xr_sql_op kind, bool prepared, const char *text,
                       const char *name, bool sync)
 {
-  char processed[XR_SQL_QUERY_MAX];
+  char processed[XR_SQL_QUERY_MAX + 1];
   const char *recorded = NULL;
   struct xr_pq_conn *st;
 

@@ -195,6 +195,9 @@ void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program
       {"RUNTIME_ERROR", XR_CTX_RUNTIME_ERROR}};
   static const struct xr_enum_word sampling[] = {
       {"default", XR_SAMPLING_DEFAULT}, {"all", XR_SAMPLING_ALL}};
+  static const struct xr_enum_word sql[] = {{"sanitized", XR_SQL_SANITIZED},
+                                            {"raw", XR_SQL_RAW},
+                                            {"off", XR_SQL_OFF}};
   const char *v;
 
   memset(cfg, 0, sizeof(*cfg));
@@ -246,6 +249,25 @@ void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program
   if (v && *v && xr_parse_hooks(v, &cfg->hooks) < 0) {
     cfg->hooks = XR_HOOK_ALL;
     xr_err("XRAY_AUTO_HOOKS=\"%.64s\" is not a list of curl,pq,mysql,net; hooking all", v);
+  }
+
+  /* XRAY_AUTO_SQL decides whenever it is set, even to garbage; the Node
+   * and Java SDKs' switch only when it is not. Empty counts as unset. */
+  cfg->sql_mode = XR_SQL_SANITIZED;
+  v = get("XRAY_AUTO_SQL");
+  if (v && *v) {
+    cfg->sql_mode = (enum xr_sql_mode)xr_parse_enum(
+        "XRAY_AUTO_SQL", v, sql, XR_ARRAY_SIZE(sql), XR_SQL_SANITIZED, "sanitized");
+  } else {
+    bool collect = false;
+    v = get("AWS_XRAY_COLLECT_SQL_QUERIES");
+    if (v && *v && xr_parse_bool(v, &collect) < 0) {
+      collect = false;
+      xr_err("AWS_XRAY_COLLECT_SQL_QUERIES=\"%.64s\" is not a boolean; queries stay sanitized",
+             v);
+    }
+    if (collect)
+      cfg->sql_mode = XR_SQL_RAW;
   }
 
   v = get("_X_AMZN_TRACE_ID");

@@ -19,6 +19,9 @@ enum xr_context_missing {
   XR_CTX_RUNTIME_ERROR
 };
 enum xr_sampling { XR_SAMPLING_DEFAULT, XR_SAMPLING_ALL };
+/* What sql.sanitized_query holds: literals replaced (the default), the
+ * statement as given, or nothing. */
+enum xr_sql_mode { XR_SQL_SANITIZED, XR_SQL_RAW, XR_SQL_OFF };
 
 #define XR_HOOK_CURL 0x1u
 #define XR_HOOK_PQ 0x2u
@@ -41,6 +44,7 @@ struct xr_config {
   enum xr_segment_mode segment_mode;
   enum xr_sampling sampling;
   unsigned hooks;
+  enum xr_sql_mode sql_mode;
   int log_level;
   bool has_parent; /* _X_AMZN_TRACE_ID was valid */
   struct xr_trace_header parent;

@@ -134,7 +134,7 @@ int xr_sql_begin(struct xr_entity *sub, const struct xr_db_info *db,
                  enum xr_sql_op op, bool prepared, const char *q, size_t len,
                  enum xr_sql_mode mode)
 {
-  char text[XR_SQL_QUERY_MAX];
+  char text[XR_SQL_QUERY_MAX + 1];
 
   (void)xr_sql_process(db, q, len, mode, text, sizeof(text));
   return xr_sql_begin_processed(sub, db, op, prepared, text);

@@ -5,7 +5,9 @@
 #include "../../src/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ROOT "1-5759e988-bd862e3fe1be46a994272793"
 
@@ -45,6 +47,7 @@ static void test_defaults(void **state)
   assert_int_equal(cfg.segment_mode, XR_SEGMENT_CALL);
   assert_int_equal(cfg.sampling, XR_SAMPLING_DEFAULT);
   assert_int_equal(cfg.hooks, XR_HOOK_ALL);
+  assert_int_equal(cfg.sql_mode, XR_SQL_SANITIZED);
   assert_int_equal(cfg.log_level, XR_LOG_ERROR);
   assert_false(cfg.has_parent);
   assert_string_equal(cfg.parent.root, "");
@@ -392,6 +395,98 @@ static void test_hooks_table(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* XRAY_AUTO_SQL, AWS_XRAY_COLLECT_SQL_QUERIES                         */
+
+/* load() with stderr caught: how many log lines it wrote. */
+static int load_count_logs(struct xr_config *cfg, const char *const *env)
+{
+  char buf[4096];
+  int p[2], saved, lines = 0;
+  ssize_t n, i;
+
+  assert_int_equal(pipe(p), 0);
+  assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+  saved = dup(STDERR_FILENO);
+  assert_true(saved >= 0);
+  assert_int_equal(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+  load(cfg, env, "prog");
+  assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+  close(saved);
+  close(p[1]);
+  while ((n = read(p[0], buf, sizeof(buf))) > 0)
+    for (i = 0; i < n; i++)
+      lines += buf[i] == '\n';
+  close(p[0]);
+  return lines;
+}
+
+struct sql_mode_case {
+  const char *sql;     /* XRAY_AUTO_SQL, NULL: unset */
+  const char *collect; /* AWS_XRAY_COLLECT_SQL_QUERIES, NULL: unset */
+  enum xr_sql_mode want;
+  int logs;
+};
+
+static const struct sql_mode_case sql_mode_cases[] = {
+    {NULL, NULL, XR_SQL_SANITIZED, 0},
+    {"sanitized", NULL, XR_SQL_SANITIZED, 0},
+    {"raw", NULL, XR_SQL_RAW, 0},
+    {"off", NULL, XR_SQL_OFF, 0},
+    {"RAW", NULL, XR_SQL_RAW, 0},
+    {"Off", NULL, XR_SQL_OFF, 0},
+    {"SANITIZED", NULL, XR_SQL_SANITIZED, 0},
+    {"verbatim", NULL, XR_SQL_SANITIZED, 1},
+    {"raw ", NULL, XR_SQL_SANITIZED, 1},
+    {"true", NULL, XR_SQL_SANITIZED, 1},
+    {"", NULL, XR_SQL_SANITIZED, 0}, /* empty is unset */
+    {NULL, "true", XR_SQL_RAW, 0},
+    {NULL, "1", XR_SQL_RAW, 0},
+    {NULL, "YES", XR_SQL_RAW, 0},
+    {NULL, "on", XR_SQL_RAW, 0},
+    {NULL, "false", XR_SQL_SANITIZED, 0},
+    {NULL, "0", XR_SQL_SANITIZED, 0},
+    {NULL, "no", XR_SQL_SANITIZED, 0},
+    {NULL, "", XR_SQL_SANITIZED, 0},
+    {NULL, "maybe", XR_SQL_SANITIZED, 1},
+    {NULL, "2", XR_SQL_SANITIZED, 1},
+    {"", "true", XR_SQL_RAW, 0},
+    /* XRAY_AUTO_SQL wins, even when its value is bad. */
+    {"off", "true", XR_SQL_OFF, 0},
+    {"sanitized", "true", XR_SQL_SANITIZED, 0},
+    {"raw", "false", XR_SQL_RAW, 0},
+    {"raw", "maybe", XR_SQL_RAW, 0},
+    {"bogus", "true", XR_SQL_SANITIZED, 1},
+};
+
+static void test_sql_mode_table(void **state)
+{
+  size_t i;
+  (void)state;
+  for (i = 0; i < XR_ARRAY_SIZE(sql_mode_cases); i++) {
+    const struct sql_mode_case *c = &sql_mode_cases[i];
+    const char *env[8];
+    size_t k = 0;
+    struct xr_config cfg;
+
+    env[k++] = "XRAY_AUTO_LOG_LEVEL";
+    env[k++] = "error";
+    if (c->sql) {
+      env[k++] = "XRAY_AUTO_SQL";
+      env[k++] = c->sql;
+    }
+    if (c->collect) {
+      env[k++] = "AWS_XRAY_COLLECT_SQL_QUERIES";
+      env[k++] = c->collect;
+    }
+    env[k] = NULL;
+    print_message("  XRAY_AUTO_SQL=%s AWS_XRAY_COLLECT_SQL_QUERIES=%s\n",
+                  c->sql ? c->sql : "(unset)", c->collect ? c->collect : "(unset)");
+    assert_int_equal(load_count_logs(&cfg, env), c->logs);
+    assert_int_equal(cfg.sql_mode, c->want);
+  }
+}
+
+/* ------------------------------------------------------------------ */
 /* _X_AMZN_TRACE_ID                                                    */
 
 static void test_trace_id_env_valid(void **state)
@@ -473,6 +568,8 @@ static void test_everything_set(void **state)
       "XRAY_AUTO_SEGMENT", "process",
       "XRAY_AUTO_SAMPLING", "all",
       "XRAY_AUTO_HOOKS", "curl,net",
+      "XRAY_AUTO_SQL", "off",
+      "AWS_XRAY_COLLECT_SQL_QUERIES", "true",
       "XRAY_AUTO_LOG_LEVEL", "warn",
       "_X_AMZN_TRACE_ID", "Root=" ROOT ";Sampled=0",
       "AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001",
@@ -488,6 +585,7 @@ static void test_everything_set(void **state)
   assert_int_equal(cfg.segment_mode, XR_SEGMENT_PROCESS);
   assert_int_equal(cfg.sampling, XR_SAMPLING_ALL);
   assert_int_equal(cfg.hooks, XR_HOOK_CURL | XR_HOOK_NET);
+  assert_int_equal(cfg.sql_mode, XR_SQL_OFF);
   assert_int_equal(cfg.log_level, XR_LOG_WARN);
   assert_true(cfg.has_parent);
   assert_string_equal(cfg.parent.root, ROOT);
@@ -507,6 +605,8 @@ static void test_everything_bad(void **state)
       "XRAY_AUTO_SEGMENT", "sometimes",
       "XRAY_AUTO_SAMPLING", "half",
       "XRAY_AUTO_HOOKS", "curl,ftp",
+      "XRAY_AUTO_SQL", "verbatim",
+      "AWS_XRAY_COLLECT_SQL_QUERIES", "true",
       "_X_AMZN_TRACE_ID", "Root=1-xyz",
       "AWS_LAMBDA_RUNTIME_API", "localhost",
       NULL};
@@ -521,6 +621,7 @@ static void test_everything_bad(void **state)
   assert_int_equal(cfg.segment_mode, XR_SEGMENT_CALL);
   assert_int_equal(cfg.sampling, XR_SAMPLING_DEFAULT);
   assert_int_equal(cfg.hooks, XR_HOOK_ALL);
+  assert_int_equal(cfg.sql_mode, XR_SQL_SANITIZED);
   assert_false(cfg.has_parent);
   assert_int_equal(cfg.lambda_api.port, 0);
 }
@@ -537,6 +638,7 @@ int main(void)
       cmocka_unit_test_teardown(test_tracing_name, restore_log_level),
       cmocka_unit_test_teardown(test_enums_table, restore_log_level),
       cmocka_unit_test_teardown(test_hooks_table, restore_log_level),
+      cmocka_unit_test_teardown(test_sql_mode_table, restore_log_level),
       cmocka_unit_test_teardown(test_trace_id_env_valid, restore_log_level),
       cmocka_unit_test_teardown(test_trace_id_env_bad, restore_log_level),
       cmocka_unit_test_teardown(test_lambda_api, restore_log_level),

@@ -1,0 +1,232 @@
+/* src/sql_call.c: one database operation recorded as a subsegment. */
+#include "util.h"
+
+#include "../../src/entity.h"
+#include "../../src/sql_call.h"
+
+#define TRACE "1-5759e988-bd862e3fe1be46a994272793"
+
+/* The document for sub as it goes on the wire. */
+static cJSON *wire(struct xr_entity *sub)
+{
+  static char buf[65536];
+  int n;
+  cJSON *doc;
+
+  strcpy(sub->trace_id, TRACE);
+  strcpy(sub->parent_id, "53995c3f42cd8ad8");
+  sub->end_us = sub->start_us + 100;
+  n = xr_entity_write(sub, true, false, buf, sizeof(buf) - XR_WRITE_SLACK - 1);
+  assert_true(n > 0);
+  buf[n] = '\0';
+  assert_true(ut_utf8_valid(buf, (size_t)n));
+  doc = cJSON_Parse(buf);
+  if (!doc)
+    fail_msg("not JSON: %s", buf);
+  return doc;
+}
+
+static struct xr_db_info pg(void)
+{
+  struct xr_db_info db;
+  memset(&db, 0, sizeof(db));
+  db.engine = XR_DB_POSTGRES;
+  xr_db_set_host(&db, "db.internal");
+  db.port = 5432;
+  xr_db_set(db.database, "orders");
+  xr_db_set(db.user, "app");
+  xr_db_set(db.server_version, "15.18 (Debian 15.18-0+deb12u1)");
+  xr_db_set(db.driver, "libpq 15.18");
+  db.lex.dialect = XR_SQL_POSTGRES;
+  return db;
+}
+
+static struct xr_db_info my(const char *version)
+{
+  struct xr_db_info db;
+  memset(&db, 0, sizeof(db));
+  db.engine = XR_DB_MYSQL;
+  xr_db_set_host(&db, NULL);
+  db.port = 3306;
+  xr_db_set(db.database, "shop");
+  xr_db_set(db.user, "web");
+  xr_db_set(db.server_version, version);
+  xr_db_set(db.driver, "libmariadb 3.3.20");
+  db.lex.dialect = XR_SQL_MYSQL;
+  db.lex.backslash_escapes = true;
+  return db;
+}
+
+static void test_query_fields(void **state)
+{
+  struct xr_db_info db = pg();
+  struct xr_entity *sub = xr_entity_new(false, NULL);
+  const char q[] = "SELECT * FROM t WHERE name = 'alice' AND id = 42";
+  cJSON *doc, *sql, *meta;
+
+  (void)state;
+  assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_QUERY, false, q, strlen(q),
+                                XR_SQL_SANITIZED), 0);
+  doc = wire(sub);
+  assert_string_equal(ut_str(doc, "name"), "orders@db.internal");
+  assert_string_equal(ut_str(doc, "namespace"), "remote");
+  sql = cJSON_GetObjectItemCaseSensitive(doc, "sql");
+  assert_string_equal(ut_str(sql, "url"), "postgresql://db.internal:5432/orders");
+  assert_string_equal(ut_str(sql, "database_type"), "PostgreSQL");
+  assert_string_equal(ut_str(sql, "database_version"), "15.18 (Debian 15.18-0+deb12u1)");
+  assert_string_equal(ut_str(sql, "driver_version"), "libpq 15.18");
+  assert_string_equal(ut_str(sql, "user"), "app");
+  assert_string_equal(ut_str(sql, "sanitized_query"), "SELECT * FROM t WHERE name = ? AND id = ?");
+  assert_null(cJSON_GetObjectItemCaseSensitive(sql, "preparation"));
+  meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+  assert_string_equal(ut_str(cJSON_GetObjectItemCaseSensitive(meta, "xray_auto"), "operation"),
+                      "query");
+  assert_false(ut_is_true(doc, "fault"));
+  cJSON_Delete(doc);
+  xr_entity_free(sub);
+}
+
+static void test_modes(void **state)
+{
+  struct xr_db_info db = pg();
+  const char q[] = "UPDATE t SET pw = 'hunter2' WHERE id = $1";
+  static const struct {
+    enum xr_sql_mode mode;
+    const char *want; /* NULL: absent */
+  } rows[] = {
+      {XR_SQL_SANITIZED, "UPDATE t SET pw = ? WHERE id = $1"},
+      {XR_SQL_RAW, "UPDATE t SET pw = 'hunter2' WHERE id = $1"},
+      {XR_SQL_OFF, NULL},
+  };
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < XR_ARRAY_SIZE(rows); i++) {
+    struct xr_entity *sub = xr_entity_new(false, NULL);
+    cJSON *doc, *sql;
+    assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_QUERY, true, q, strlen(q),
+                                  rows[i].mode), 0);
+    doc = wire(sub);
+    sql = cJSON_GetObjectItemCaseSensitive(doc, "sql");
+    assert_string_equal(ut_str(sql, "preparation"), "statement");
+    if (rows[i].want)
+      assert_string_equal(ut_str(sql, "sanitized_query"), rows[i].want);
+    else
+      assert_null(cJSON_GetObjectItemCaseSensitive(sql, "sanitized_query"));
+    cJSON_Delete(doc);
+    xr_entity_free(sub);
+  }
+}
+
+static void test_mysql_types_and_hosts(void **state)
+{
+  struct xr_db_info maria = my("10.11.19-MariaDB-0+deb12u1");
+  struct xr_db_info mysql = my("8.0.36");
+  struct xr_db_info nodb = my("8.0.36");
+  struct xr_entity *sub;
+  cJSON *doc, *sql;
+
+  (void)state;
+  assert_string_equal(xr_db_type(&maria), "MariaDB");
+  assert_string_equal(xr_db_type(&mysql), "MySQL");
+  nodb.database[0] = '\0';
+  sub = xr_entity_new(false, NULL);
+  assert_int_equal(xr_sql_begin(sub, &nodb, XR_SQL_OP_CONNECT, false, NULL, 0,
+                                XR_SQL_SANITIZED), 0);
+  doc = wire(sub);
+  assert_string_equal(ut_str(doc, "name"), "localhost");
+  sql = cJSON_GetObjectItemCaseSensitive(doc, "sql");
+  assert_string_equal(ut_str(sql, "url"), "mysql://localhost:3306/");
+  assert_null(cJSON_GetObjectItemCaseSensitive(sql, "sanitized_query"));
+  assert_string_equal(ut_str(cJSON_GetObjectItemCaseSensitive(
+                                 cJSON_GetObjectItemCaseSensitive(doc, "metadata"), "xray_auto"),
+                             "operation"),
+                      "connect");
+  cJSON_Delete(doc);
+  xr_entity_free(sub);
+}
+
+static void test_host_forms(void **state)
+{
+  static const struct {
+    const char *given, *want;
+  } rows[] = {
+      {NULL, "localhost"},
+      {"", "localhost"},
+      {"/var/run/postgresql", "localhost"},
+      {"@abstract", "localhost"},
+      {"127.0.0.1", "127.0.0.1"},
+      {"db.example.com", "db.example.com"},
+      {"::1", "::1"},
+  };
+  struct xr_db_info db = pg();
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < XR_ARRAY_SIZE(rows); i++) {
+    xr_db_set_host(&db, rows[i].given);
+    assert_string_equal(db.host, rows[i].want);
+  }
+}
+
+static void test_url_escapes(void **state)
+{
+  struct xr_db_info db = pg();
+  struct xr_entity *sub = xr_entity_new(false, NULL);
+  cJSON *doc;
+
+  (void)state;
+  xr_db_set_host(&db, "::1");
+  xr_db_set(db.database, "my db/x?y#z");
+  assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_CONNECT, false, NULL, 0, XR_SQL_SANITIZED),
+                   0);
+  doc = wire(sub);
+  assert_string_equal(ut_str(cJSON_GetObjectItemCaseSensitive(doc, "sql"), "url"),
+                      "postgresql://[::1]:5432/my%20db%2Fx%3Fy%23z");
+  cJSON_Delete(doc);
+  xr_entity_free(sub);
+}
+
+static void test_fail_scrubs_and_keeps_first(void **state)
+{
+  struct xr_db_info db = pg();
+  struct xr_entity *sub = xr_entity_new(false, NULL);
+  cJSON *doc, *ex, *list;
+  char *text;
+
+  (void)state;
+  assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_QUERY, false, "SELECT 'x'::int", 15,
+                                XR_SQL_SANITIZED), 0);
+  assert_int_equal(xr_sql_fail(sub, "22P02",
+                               "invalid input syntax for type integer: \"TOPSECRET\"\nLINE 1", true),
+                   0);
+  assert_int_equal(xr_sql_fail(sub, "25P02", "current transaction is aborted", true), 0);
+  doc = wire(sub);
+  assert_true(ut_is_true(doc, "fault"));
+  list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "cause"),
+                                          "exceptions");
+  assert_int_equal(cJSON_GetArraySize(list), 1);
+  ex = cJSON_GetArrayItem(list, 0);
+  assert_string_equal(ut_str(ex, "type"), "22P02");
+  assert_string_equal(ut_str(ex, "message"), "invalid input syntax for type integer: ?");
+  assert_true(ut_is_true(ex, "remote"));
+  assert_true(ut_is_lower_hex(ut_str(ex, "id"), 16));
+  text = cJSON_PrintUnformatted(doc);
+  assert_null(strstr(text, "TOPSECRET"));
+  cJSON_free(text);
+  cJSON_Delete(doc);
+  xr_entity_free(sub);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_query_fields),
+      cmocka_unit_test(test_modes),
+      cmocka_unit_test(test_mysql_types_and_hosts),
+      cmocka_unit_test(test_host_forms),
+      cmocka_unit_test(test_url_escapes),
+      cmocka_unit_test(test_fail_scrubs_and_keeps_first),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
