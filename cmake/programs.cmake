@@ -8,6 +8,9 @@
 #   xr_fetch         tests/integration/rtld_local/fetch.c   -> libxr_fetch.so (links libcurl)
 #   rtld_local_host  tests/integration/rtld_local/host.c    (links only ${CMAKE_DL_LIBS})
 #   bench_curl       tests/bench/bench_curl.c               (links libcurl)
+#   pq_example       examples/pq_example.c                  (links libpq)
+#   mysql_example    examples/mysql_example.c               (links libmariadb)
+#   bench_sql        tests/bench/bench_sql.c                (links libpq, libmariadb)
 include_guard(GLOBAL)
 
 if(NOT DEFINED XR_SOURCE_DIR)
@@ -33,11 +36,63 @@ target_link_libraries(rtld_local_host PRIVATE ${CMAKE_DL_LIBS})
 add_executable(bench_curl "${XR_SOURCE_DIR}/tests/bench/bench_curl.c")
 target_link_libraries(bench_curl PRIVATE CURL::libcurl)
 
+# Database client examples.  pkg-config first (libpq, libmariadb), then the
+# usual Debian locations.  The XR_EX_ prefix keeps these apart from whatever
+# the library itself looks up for its headers.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(XR_EX_LIBPQ QUIET IMPORTED_TARGET libpq)
+if(NOT XR_EX_LIBPQ_FOUND)
+  find_path(XR_EX_LIBPQ_INCLUDE libpq-fe.h PATH_SUFFIXES postgresql)
+  find_library(XR_EX_LIBPQ_LIBRARY pq)
+  if(NOT XR_EX_LIBPQ_INCLUDE OR NOT XR_EX_LIBPQ_LIBRARY)
+    message(FATAL_ERROR "libpq not found (install libpq-dev): needed by pq_example")
+  endif()
+  add_library(PkgConfig::XR_EX_LIBPQ INTERFACE IMPORTED)
+  set_target_properties(PkgConfig::XR_EX_LIBPQ PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${XR_EX_LIBPQ_INCLUDE}"
+    INTERFACE_LINK_LIBRARIES "${XR_EX_LIBPQ_LIBRARY}")
+endif()
+pkg_check_modules(XR_EX_MARIADB QUIET IMPORTED_TARGET libmariadb)
+if(NOT XR_EX_MARIADB_FOUND)
+  find_path(XR_EX_MARIADB_INCLUDE mysql.h PATH_SUFFIXES mariadb)
+  find_library(XR_EX_MARIADB_LIBRARY mariadb)
+  if(NOT XR_EX_MARIADB_INCLUDE OR NOT XR_EX_MARIADB_LIBRARY)
+    message(FATAL_ERROR "libmariadb not found (install libmariadb-dev): needed by mysql_example")
+  endif()
+  add_library(PkgConfig::XR_EX_MARIADB INTERFACE IMPORTED)
+  set_target_properties(PkgConfig::XR_EX_MARIADB PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${XR_EX_MARIADB_INCLUDE}"
+    INTERFACE_LINK_LIBRARIES "${XR_EX_MARIADB_LIBRARY}")
+endif()
+
+add_executable(pq_example "${XR_SOURCE_DIR}/examples/pq_example.c")
+target_link_libraries(pq_example PRIVATE PkgConfig::XR_EX_LIBPQ)
+
+# libpq reached through dlopen, bound Debian-style (RTLD_GLOBAL) or
+# Ubuntu-style (RTLD_DEEPBIND): headers only, no libpq link.
+add_executable(pq_bind_host "${XR_SOURCE_DIR}/tests/integration/pq_bind/pq_bind_host.c")
+target_include_directories(pq_bind_host PRIVATE
+  $<TARGET_PROPERTY:PkgConfig::XR_EX_LIBPQ,INTERFACE_INCLUDE_DIRECTORIES>)
+target_link_libraries(pq_bind_host PRIVATE ${CMAKE_DL_LIBS})
+
+add_executable(mysql_example "${XR_SOURCE_DIR}/examples/mysql_example.c")
+target_link_libraries(mysql_example PRIVATE PkgConfig::XR_EX_MARIADB)
+
 # $<1:...> keeps multi-config generators from appending a per-config subdir.
-set_target_properties(curl_client xr_fetch rtld_local_host bench_curl PROPERTIES
+set_target_properties(curl_client xr_fetch rtld_local_host bench_curl pq_example mysql_example
+  pq_bind_host
+  PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>"
   LIBRARY_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
 
 # The benchmark's HTTP peer: C, so that its cost does not blur the client's.
 add_executable(bench_httpd "${XR_SOURCE_DIR}/tests/bench/bench_httpd.c")
 set_target_properties(bench_httpd PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
+
+# The SQL benchmark's client: an ordinary libpq + libmariadb program.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(XR_BENCH_PQ REQUIRED IMPORTED_TARGET libpq)
+pkg_check_modules(XR_BENCH_MARIADB REQUIRED IMPORTED_TARGET libmariadb)
+add_executable(bench_sql "${XR_SOURCE_DIR}/tests/bench/bench_sql.c")
+target_link_libraries(bench_sql PRIVATE PkgConfig::XR_BENCH_PQ PkgConfig::XR_BENCH_MARIADB)
+set_target_properties(bench_sql PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")

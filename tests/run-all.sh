@@ -9,7 +9,7 @@ build=${BUILD_DIR:-$top/build}
 xr_install_missing "${XR_BUILD_PACKAGES[@]}" "${XR_DB_PACKAGES[@]}" libcmocka-dev curl git python3 \
   binutils util-linux valgrind
 
-cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 rc=0

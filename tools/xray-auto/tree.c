@@ -258,7 +258,15 @@ static bool xt_put_detail(FILE *out, const cJSON *e)
 	bool any = false;
 
 	if (cJSON_IsObject(sql)) {
+		/* libxray-auto's own label: connect, prepare, execute (query is
+		 * the common case and goes unsaid). */
+		const char *op = xt_jstr(xt_jget(xt_jget(e, "metadata"), "xray_auto"),
+					 "operation");
 		any |= xt_put_field(out, xt_jstr(sql, "url"));
+		if (op && strcmp(op, "query") != 0) {
+			fprintf(out, " %s", op);
+			any = true;
+		}
 		any |= xt_put_field(out, xt_jstr(sql, "sanitized_query"));
 		return any;
 	}
