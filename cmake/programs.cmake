@@ -89,10 +89,8 @@ set_target_properties(curl_client xr_fetch rtld_local_host bench_curl pq_example
 add_executable(bench_httpd "${XR_SOURCE_DIR}/tests/bench/bench_httpd.c")
 set_target_properties(bench_httpd PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
 
-# The SQL benchmark's client: an ordinary libpq + libmariadb program.
-find_package(PkgConfig REQUIRED)
-pkg_check_modules(XR_BENCH_PQ REQUIRED IMPORTED_TARGET libpq)
-pkg_check_modules(XR_BENCH_MARIADB REQUIRED IMPORTED_TARGET libmariadb)
+# The SQL benchmark's client: an ordinary libpq + libmariadb program (same
+# libraries as the examples above).
 add_executable(bench_sql "${XR_SOURCE_DIR}/tests/bench/bench_sql.c")
-target_link_libraries(bench_sql PRIVATE PkgConfig::XR_BENCH_PQ PkgConfig::XR_BENCH_MARIADB)
+target_link_libraries(bench_sql PRIVATE PkgConfig::XR_EX_LIBPQ PkgConfig::XR_EX_MARIADB)
 set_target_properties(bench_sql PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")

@@ -52,4 +52,25 @@ static inline void xr_db_leave(struct xr_db_op *op)
   errno = op->saved_errno;
 }
 
+/*
+ * Around a real call that records nothing itself but may run hooked
+ * functions of the same library inside (the non-blocking API's *_cont
+ * resumes a coroutine that is in the middle of mysql_real_query;
+ * PQresetPoll calls PQconnectPoll): they must pass through. errno is left
+ * as the real call set it. Pair with xr_db_release on the same thread.
+ */
+static inline void xr_db_hold(struct xr_db_op *op, unsigned family)
+{
+  op->traced = false;
+  op->ready = xr_ready(family) && xr_depth == 0;
+  if (op->ready)
+    xr_depth++;
+}
+
+static inline void xr_db_release(struct xr_db_op *op)
+{
+  if (op->ready)
+    xr_depth--;
+}
+
 #endif /* XR_DB_OP_H */

@@ -127,8 +127,9 @@ XR_EXPORT int mysql_real_connect_cont(MYSQL **ret, MYSQL *m, int ready)
 {
   XR_MY_API(XR_MY_REAL_CONNECT_CONT, xr_my_real_connect_cont_fn, 0);
   int status;
-  (void)op;
+  xr_db_hold(&op, XR_HOOK_MYSQL);
   status = real(ret, m, ready);
+  xr_db_release(&op);
   if (status == 0)
     xr_my_conn_done(api, m, ret && *ret);
   return status;
@@ -178,8 +179,9 @@ XR_EXPORT my_bool mysql_read_query_result(MYSQL *m)
 {
   XR_MY_API(XR_MY_READ_QUERY_RESULT, xr_my_read_query_result_fn, 1);
   my_bool rc;
-  (void)op;
+  xr_db_hold(&op, XR_HOOK_MYSQL);
   rc = real(m);
+  xr_db_release(&op);
   xr_my_conn_done(api, m, rc == 0);
   return rc;
 }
@@ -198,8 +200,9 @@ XR_EXPORT int mysql_real_query_cont(int *ret, MYSQL *m, int ready)
 {
   XR_MY_API(XR_MY_REAL_QUERY_CONT, xr_my_int_cont_fn, 0);
   int status;
-  (void)op;
+  xr_db_hold(&op, XR_HOOK_MYSQL);
   status = real(ret, m, ready);
+  xr_db_release(&op);
   if (status == 0)
     xr_my_conn_done(api, m, ret && *ret == 0);
   return status;
@@ -219,8 +222,9 @@ XR_EXPORT int mysql_query_cont(int *ret, MYSQL *m, int ready)
 {
   XR_MY_API(XR_MY_QUERY_CONT, xr_my_int_cont_fn, 0);
   int status;
-  (void)op;
+  xr_db_hold(&op, XR_HOOK_MYSQL);
   status = real(ret, m, ready);
+  xr_db_release(&op);
   if (status == 0)
     xr_my_conn_done(api, m, ret && *ret == 0);
   return status;
@@ -281,8 +285,9 @@ XR_EXPORT int mysql_stmt_prepare_cont(int *ret, MYSQL_STMT *s, int ready)
 {
   XR_MY_API(XR_MY_STMT_PREPARE_CONT, xr_my_stmt_cont_fn, 0);
   int status;
-  (void)op;
+  xr_db_hold(&op, XR_HOOK_MYSQL);
   status = real(ret, s, ready);
+  xr_db_release(&op);
   if (status == 0)
     xr_my_stmt_done(api, s, ret && *ret == 0);
   return status;
@@ -302,8 +307,9 @@ XR_EXPORT int mysql_stmt_execute_cont(int *ret, MYSQL_STMT *s, int ready)
 {
   XR_MY_API(XR_MY_STMT_EXECUTE_CONT, xr_my_stmt_cont_fn, 0);
   int status;
-  (void)op;
+  xr_db_hold(&op, XR_HOOK_MYSQL);
   status = real(ret, s, ready);
+  xr_db_release(&op);
   if (status == 0)
     xr_my_stmt_done(api, s, ret && *ret == 0);
   return status;

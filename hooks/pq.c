@@ -148,8 +148,9 @@ XR_EXPORT PostgresPollingStatusType PQconnectPoll(PGconn *conn)
 {
   XR_PQ_API(PGRES_POLLING_FAILED);
   PostgresPollingStatusType st;
-  (void)op;
+  xr_db_hold(&op, XR_HOOK_PQ);
   st = XR_PQ(api, XR_PQ_CONNECT_POLL, xr_pq_poll_fn)(conn);
+  xr_db_release(&op);
   xr_pq_connect_polled(api, conn, st);
   return st;
 }
@@ -176,8 +177,9 @@ XR_EXPORT PostgresPollingStatusType PQresetPoll(PGconn *conn)
 {
   XR_PQ_API(PGRES_POLLING_FAILED);
   PostgresPollingStatusType st;
-  (void)op;
+  xr_db_hold(&op, XR_HOOK_PQ);
   st = XR_PQ(api, XR_PQ_RESET_POLL, xr_pq_poll_fn)(conn);
+  xr_db_release(&op);
   xr_pq_connect_polled(api, conn, st);
   return st;
 }

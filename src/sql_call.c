@@ -26,6 +26,8 @@ const char *xr_db_type(const struct xr_db_info *db)
 {
   if (db->engine == XR_DB_POSTGRES)
     return "PostgreSQL";
+  if (!db->server_version[0])
+    return NULL; /* never connected: MariaDB and MySQL look alike */
   return strstr(db->server_version, "MariaDB") ? "MariaDB" : "MySQL";
 }
 
@@ -115,7 +117,8 @@ int xr_sql_begin_processed(struct xr_entity *sub, const struct xr_db_info *db,
    * then merely shorter, which is acceptable, so they are not checked one
    * by one. The two objects above are what must exist. */
   cJSON_AddStringToObject(sql, "url", url);
-  cJSON_AddStringToObject(sql, "database_type", xr_db_type(db));
+  if (xr_db_type(db))
+    cJSON_AddStringToObject(sql, "database_type", xr_db_type(db));
   if (db->server_version[0])
     cJSON_AddStringToObject(sql, "database_version", db->server_version);
   if (db->driver[0])

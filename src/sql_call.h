@@ -49,7 +49,8 @@ void xr_db_set_host(struct xr_db_info *db, const char *host);
 /* Bounded copy into a field; NULL gives "". */
 void xr_db_set(char *field, const char *value);
 
-/* "PostgreSQL", or "MariaDB"/"MySQL" by the server's version string. */
+/* "PostgreSQL", or "MariaDB"/"MySQL" by the server's version string;
+ * NULL for a MySQL-protocol server never reached. */
 const char *xr_db_type(const struct xr_db_info *db);
 
 /*

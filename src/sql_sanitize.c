@@ -425,29 +425,22 @@ static bool xr_msg_word_char(unsigned char c)
 }
 
 /* Index after the quoted run opened at m[i] (an ASCII quote), eol when
- * unterminated. Messages echo values with the quote inside unescaped
- * (Duplicate entry 'o'brien'), so a quote closes only when no ASCII
- * word character follows it (translations may glue a letter to it:
- * "x"は); a doubled quote stays inside. */
+ * unterminated. Messages echo values with their quotes unescaped
+ * (Duplicate entry 'o'brien', invalid input syntax: "x" tail"), so no
+ * quote inside can be trusted to close the run: it ends at the last quote
+ * of the same kind on the line that no ASCII word character follows
+ * (translations may glue a letter to it: "x"は). Whatever text follows a
+ * value inside the run is lost with it (for key 'PRIMARY'); the type of
+ * the error (SQLSTATE, error number) still says what happened. */
 static size_t xr_msg_skip_quoted(const char *m, size_t i, size_t eol)
 {
   const unsigned char *u = (const unsigned char *)m;
-  char quote = m[i++];
-  while (i < eol) {
-    if (m[i] == quote) {
-      if (i + 1 < eol && m[i + 1] == quote) {
-        i += 2;
-        continue;
-      }
-      if (i + 1 < eol && u[i + 1] < 0x80 && xr_msg_word_char(u[i + 1])) {
-        i++;
-        continue;
-      }
-      return i + 1;
-    }
-    i++;
-  }
-  return eol;
+  char quote = m[i];
+  size_t k, end = eol;
+  for (k = i + 1; k < eol; k++)
+    if (m[k] == quote && (k + 1 == eol || u[k + 1] >= 0x80 || !xr_msg_word_char(u[k + 1])))
+      end = k + 1;
+  return end;
 }
 
 /* MySQL's syntax errors quote the statement's rest unescaped: near '...'

@@ -129,6 +129,8 @@ static void test_mysql_types_and_hosts(void **state)
   (void)state;
   assert_string_equal(xr_db_type(&maria), "MariaDB");
   assert_string_equal(xr_db_type(&mysql), "MySQL");
+  mysql.server_version[0] = '\0';
+  assert_null(xr_db_type(&mysql));
   nodb.database[0] = '\0';
   sub = xr_entity_new(false, NULL);
   assert_int_equal(xr_sql_begin(sub, &nodb, XR_SQL_OP_CONNECT, false, NULL, 0,
