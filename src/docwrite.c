@@ -177,6 +177,34 @@ static void xr_put_http(struct xr_out *o, const struct xr_http *h)
   XR_PUTS(o, "}");
 }
 
+/* sql members in a fixed order; a comma before all but the first. */
+static void xr_put_sql(struct xr_out *o, const struct xr_sql *q)
+{
+  const char *const keys[] = {"url", "database_type", "database_version",
+                              "driver_version", "user", "preparation",
+                              "sanitized_query"};
+  const char *const vals[] = {q->url, q->database_type, q->database_version,
+                              q->driver_version, q->user,
+                              q->prepared ? "statement" : NULL, q->sanitized_query};
+  bool first = true;
+  size_t i;
+
+  XR_PUTS(o, ",\"sql\":{");
+  for (i = 0; i < XR_ARRAY_SIZE(keys); i++) {
+    if (!vals[i])
+      continue;
+    if (first)
+      XR_PUTS(o, "\"");
+    else
+      XR_PUTS(o, ",\"");
+    first = false;
+    xr_put(o, keys[i], strlen(keys[i]));
+    XR_PUTS(o, "\":");
+    xr_put_str(o, vals[i]);
+  }
+  XR_PUTS(o, "}");
+}
+
 static void xr_put_segment_aws(struct xr_out *o, const cJSON *aws)
 {
   const cJSON *c;
@@ -222,10 +250,8 @@ static void xr_put_entity(struct xr_out *o, const struct xr_entity *e,
     xr_put_key(o, "aws");
     xr_put_cjson(o, e->aws);
   }
-  if (e->sql) {
-    xr_put_key(o, "sql");
-    xr_put_cjson(o, e->sql);
-  }
+  if (e->sql.block)
+    xr_put_sql(o, &e->sql);
   if (e->flags & XR_FLAG_ERROR)
     XR_PUTS(o, ",\"error\":true");
   if (e->flags & XR_FLAG_THROTTLE)
@@ -243,6 +269,10 @@ static void xr_put_entity(struct xr_out *o, const struct xr_entity *e,
   if (e->metadata) {
     xr_put_key(o, "metadata");
     xr_put_cjson(o, e->metadata);
+  } else if (e->sql.operation) {
+    XR_PUTS(o, ",\"metadata\":{\"xray_auto\":{\"operation\":");
+    xr_put_str(o, e->sql.operation);
+    XR_PUTS(o, "}}");
   }
   if (with_children && e->children) {
     xr_put_key(o, "subsegments");

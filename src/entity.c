@@ -55,7 +55,7 @@ void xr_entity_free(struct xr_entity *e)
     free(e->http.user_agent);
     free(e->http.client_ip);
     cJSON_Delete(e->aws);
-    cJSON_Delete(e->sql);
+    free(e->sql.block);
     cJSON_Delete(e->cause);
     cJSON_Delete(e->annotations);
     cJSON_Delete(e->metadata);
@@ -111,6 +111,44 @@ int xr_entity_add_exception(struct xr_entity *e, const char *type,
     cJSON_AddStringToObject(ex, "type", type);
   cJSON_AddBoolToObject(ex, "remote", remote);
   cJSON_AddItemToArray(list, ex);
+  return 0;
+}
+
+int xr_entity_set_sql(struct xr_entity *e, const struct xr_sql *src)
+{
+  const char *const in[] = {src->url, src->database_type, src->database_version,
+                            src->driver_version, src->user, src->sanitized_query};
+  const char **out[] = {&e->sql.url, &e->sql.database_type, &e->sql.database_version,
+                        &e->sql.driver_version, &e->sql.user, &e->sql.sanitized_query};
+  size_t len[XR_ARRAY_SIZE(in)], total = 0, i;
+  char *p;
+
+  for (i = 0; i < XR_ARRAY_SIZE(in); i++) {
+    len[i] = in[i] ? strlen(in[i]) : 0;
+    total += len[i] ? len[i] + 1 : 0;
+  }
+  p = malloc(total ? total : 1);
+  if (!p)
+    return -ENOMEM;
+  free(e->sql.block);
+  e->sql.block = p;
+  for (i = 0; i < XR_ARRAY_SIZE(in); i++) {
+    *out[i] = NULL;
+    if (!len[i])
+      continue;
+    memcpy(p, in[i], len[i] + 1);
+    *out[i] = p;
+    p += len[i] + 1;
+  }
+  e->sql.prepared = src->prepared;
+  e->sql.operation = NULL;
+  if (src->operation && e->metadata) {
+    cJSON *ours = xr_json_child(e->metadata, "xray_auto");
+    if (!ours || !cJSON_AddStringToObject(ours, "operation", src->operation))
+      return -ENOMEM;
+  } else {
+    e->sql.operation = src->operation;
+  }
   return 0;
 }
 
@@ -211,7 +249,23 @@ cJSON *xr_entity_to_json(const struct xr_entity *e, bool independent,
   } else {
     xr_add_ref(o, "aws", e->aws);
   }
-  xr_add_ref(o, "sql", e->sql);
+  if (e->sql.block) {
+    cJSON *sql = cJSON_AddObjectToObject(o, "sql");
+    const char *const keys[] = {"url", "database_type", "database_version",
+                                "driver_version", "user"};
+    const char *const vals[] = {e->sql.url, e->sql.database_type, e->sql.database_version,
+                                e->sql.driver_version, e->sql.user};
+    size_t i;
+    if (!sql)
+      goto fail;
+    for (i = 0; i < XR_ARRAY_SIZE(keys); i++)
+      if (vals[i])
+        cJSON_AddStringToObject(sql, keys[i], vals[i]);
+    if (e->sql.prepared)
+      cJSON_AddStringToObject(sql, "preparation", "statement");
+    if (e->sql.sanitized_query)
+      cJSON_AddStringToObject(sql, "sanitized_query", e->sql.sanitized_query);
+  }
   if (e->flags & XR_FLAG_ERROR)
     cJSON_AddTrueToObject(o, "error");
   if (e->flags & XR_FLAG_THROTTLE)
@@ -220,7 +274,13 @@ cJSON *xr_entity_to_json(const struct xr_entity *e, bool independent,
     cJSON_AddTrueToObject(o, "fault");
   xr_add_ref(o, "cause", e->cause);
   xr_add_ref(o, "annotations", e->annotations);
-  xr_add_ref(o, "metadata", e->metadata);
+  if (e->metadata) {
+    xr_add_ref(o, "metadata", e->metadata);
+  } else if (e->sql.operation) {
+    cJSON *ours = xr_json_child(xr_json_child(o, "metadata"), "xray_auto");
+    if (!ours || !cJSON_AddStringToObject(ours, "operation", e->sql.operation))
+      goto fail;
+  }
   if (with_children && e->children) {
     cJSON *arr = cJSON_AddArrayToObject(o, "subsegments");
     for (c = e->children; c && arr; c = c->next) {

@@ -30,6 +30,15 @@ struct xr_http {
   long long content_length; /* -1: unknown */
 };
 
+/* sql, typed like http: one allocation holds every string. */
+struct xr_sql {
+  char *block;                 /* owned; the strings point into it */
+  const char *url, *database_type, *database_version, *driver_version, *user,
+      *sanitized_query;        /* NULL: absent */
+  bool prepared;               /* "preparation": "statement" */
+  const char *operation;       /* static; metadata.xray_auto.operation */
+};
+
 struct xr_entity {
   struct xr_entity *next;      /* sibling in the parent's list */
   struct xr_entity *children;  /* finished, embedded subsegments */
@@ -47,9 +56,10 @@ struct xr_entity {
   unsigned flags;
   char *header_extra;            /* segments: Lineage etc. to pass on */
   struct xr_http http;
+  struct xr_sql sql;             /* block NULL: no sql */
   /* Free-form parts; on segments, aws holds members besides aws.xray,
    * which serialization adds. */
-  cJSON *aws, *sql, *cause, *annotations, *metadata;
+  cJSON *aws, *cause, *annotations, *metadata;
 };
 
 /* A new entity with a fresh id and start time = now; NULL on ENOMEM.
@@ -62,6 +72,12 @@ void xr_entity_apply_status(struct xr_entity *e, long status);
 /* Records an exception: sets fault and a cause object. 0 or -ENOMEM. */
 int xr_entity_add_exception(struct xr_entity *e, const char *type,
                             const char *message, bool remote) XR_WUR;
+/* Sets e->sql from src's strings (NULL or "": absent), copied into one
+ * block; src->block is ignored. The operation goes to
+ * metadata.xray_auto.operation: typed while e has no metadata tree, into
+ * the tree when it has one (so that the writer never needs to merge).
+ * 0 or -ENOMEM. */
+int xr_entity_set_sql(struct xr_entity *e, const struct xr_sql *src) XR_WUR;
 void xr_entity_add_child(struct xr_entity *parent, struct xr_entity *child);
 /* Returns the child list and leaves the parent with none. */
 struct xr_entity *xr_entity_take_children(struct xr_entity *parent);

@@ -99,7 +99,7 @@ int xr_sql_begin_processed(struct xr_entity *sub, const struct xr_db_info *db,
 {
   char name[2 * XR_DB_FIELD_MAX + 2];
   char url[XR_SQL_URL_MAX];
-  cJSON *sql, *meta, *ours;
+  struct xr_sql q;
 
   if (db->database[0])
     snprintf(name, sizeof(name), "%s@%s", db->database, db->host);
@@ -107,30 +107,17 @@ int xr_sql_begin_processed(struct xr_entity *sub, const struct xr_db_info *db,
     snprintf(name, sizeof(name), "%s", db->host);
   xr_entity_set_name(sub, name);
   sub->ns = "remote";
-  sql = xr_json_slot(&sub->sql);
-  meta = xr_json_slot(&sub->metadata);
-  ours = xr_json_child(meta, "xray_auto");
-  if (!sql || !ours)
-    return -ENOMEM;
   xr_db_url(db, url, sizeof(url));
-  /* cJSON reports allocation failures as NULL members; the document is
-   * then merely shorter, which is acceptable, so they are not checked one
-   * by one. The two objects above are what must exist. */
-  cJSON_AddStringToObject(sql, "url", url);
-  if (xr_db_type(db))
-    cJSON_AddStringToObject(sql, "database_type", xr_db_type(db));
-  if (db->server_version[0])
-    cJSON_AddStringToObject(sql, "database_version", db->server_version);
-  if (db->driver[0])
-    cJSON_AddStringToObject(sql, "driver_version", db->driver);
-  if (db->user[0])
-    cJSON_AddStringToObject(sql, "user", db->user);
-  if (prepared)
-    cJSON_AddStringToObject(sql, "preparation", "statement");
-  if (processed && processed[0])
-    cJSON_AddStringToObject(sql, "sanitized_query", processed);
-  cJSON_AddStringToObject(ours, "operation", xr_op_names[op]);
-  return 0;
+  memset(&q, 0, sizeof(q));
+  q.url = url;
+  q.database_type = xr_db_type(db);
+  q.database_version = db->server_version;
+  q.driver_version = db->driver;
+  q.user = db->user;
+  q.prepared = prepared;
+  q.sanitized_query = processed;
+  q.operation = xr_op_names[op];
+  return xr_entity_set_sql(sub, &q);
 }
 
 int xr_sql_begin(struct xr_entity *sub, const struct xr_db_info *db,

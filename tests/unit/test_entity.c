@@ -419,7 +419,8 @@ static void test_json_slot_child(void **state)
 static struct xr_entity *rich(const char *url, const char *message)
 {
   struct xr_entity *seg = tree(), *sub = seg->children->next;
-  cJSON *ann, *md, *aws, *sql;
+  cJSON *ann, *md, *aws;
+  struct xr_sql sql;
 
   strcpy(seg->parent_id, "53995c3f42cd8ad8");
   seg->http.has_request = true;
@@ -440,8 +441,13 @@ static struct xr_entity *rich(const char *url, const char *message)
   strcpy(sub->http.method, "GET");
   sub->http.status = 429;
   xr_entity_apply_status(sub, 429);
-  sql = xr_json_slot(&sub->sql);
-  cJSON_AddStringToObject(sql, "url", "postgresql://db:5432/app");
+  memset(&sql, 0, sizeof(sql));
+  sql.url = "postgresql://db:5432/app";
+  sql.user = "app";
+  sql.sanitized_query = "SELECT \"x\" FROM t WHERE a = ?\n";
+  sql.prepared = true;
+  sql.operation = "query";
+  assert_int_equal(xr_entity_set_sql(sub, &sql), 0);
   ann = xr_json_slot(&seg->annotations);
   cJSON_AddStringToObject(ann, "customer", "c-1");
   cJSON_AddNumberToObject(ann, "count", 3);

@@ -220,6 +220,26 @@ static void test_fail_scrubs_and_keeps_first(void **state)
   xr_entity_free(sub);
 }
 
+/* An entity that already has a metadata tree gets the operation in it. */
+static void test_operation_merges_into_metadata(void **state)
+{
+  struct xr_db_info db = pg();
+  struct xr_entity *sub = xr_entity_new(false, NULL);
+  cJSON *doc, *meta;
+
+  (void)state;
+  cJSON_AddStringToObject(xr_json_child(xr_json_slot(&sub->metadata), "default"), "k", "v");
+  assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_PREPARE, true, "SELECT 1", 8,
+                                XR_SQL_SANITIZED), 0);
+  doc = wire(sub);
+  meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+  assert_string_equal(ut_str(cJSON_GetObjectItemCaseSensitive(meta, "default"), "k"), "v");
+  assert_string_equal(ut_str(cJSON_GetObjectItemCaseSensitive(meta, "xray_auto"), "operation"),
+                      "prepare");
+  cJSON_Delete(doc);
+  xr_entity_free(sub);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -229,6 +249,7 @@ int main(void)
       cmocka_unit_test(test_host_forms),
       cmocka_unit_test(test_url_escapes),
       cmocka_unit_test(test_fail_scrubs_and_keeps_first),
+      cmocka_unit_test(test_operation_merges_into_metadata),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
