@@ -94,6 +94,34 @@ struct xr_family xr_my_family = {
   if (!real)                                                    \
     return fail
 
+/* A non-blocking call resumed: the coroutine runs the blocking function
+ * inside, which must pass through; status 0 means it finished. */
+static int xr_my_query_cont(void *const *api, xr_my_int_cont_fn real, int *ret, MYSQL *m,
+                            int ready)
+{
+  struct xr_db_op op;
+  int status;
+  xr_db_hold(&op, XR_HOOK_MYSQL);
+  status = real(ret, m, ready);
+  xr_db_release(&op);
+  if (status == 0)
+    xr_my_conn_done(api, m, ret && *ret == 0);
+  return status;
+}
+
+static int xr_my_stmt_cont(void *const *api, xr_my_stmt_cont_fn real, int *ret,
+                           MYSQL_STMT *s, int ready)
+{
+  struct xr_db_op op;
+  int status;
+  xr_db_hold(&op, XR_HOOK_MYSQL);
+  status = real(ret, s, ready);
+  xr_db_release(&op);
+  if (status == 0)
+    xr_my_stmt_done(api, s, ret && *ret == 0);
+  return status;
+}
+
 /* ---- connections ---------------------------------------------------- */
 
 XR_EXPORT MYSQL *mysql_real_connect(MYSQL *m, const char *host, const char *user,
@@ -199,13 +227,8 @@ XR_EXPORT int mysql_real_query_start(int *ret, MYSQL *m, const char *q, unsigned
 XR_EXPORT int mysql_real_query_cont(int *ret, MYSQL *m, int ready)
 {
   XR_MY_API(XR_MY_REAL_QUERY_CONT, xr_my_int_cont_fn, 0);
-  int status;
-  xr_db_hold(&op, XR_HOOK_MYSQL);
-  status = real(ret, m, ready);
-  xr_db_release(&op);
-  if (status == 0)
-    xr_my_conn_done(api, m, ret && *ret == 0);
-  return status;
+  (void)op;
+  return xr_my_query_cont(api, real, ret, m, ready);
 }
 
 XR_EXPORT int mysql_query_start(int *ret, MYSQL *m, const char *q)
@@ -221,13 +244,8 @@ XR_EXPORT int mysql_query_start(int *ret, MYSQL *m, const char *q)
 XR_EXPORT int mysql_query_cont(int *ret, MYSQL *m, int ready)
 {
   XR_MY_API(XR_MY_QUERY_CONT, xr_my_int_cont_fn, 0);
-  int status;
-  xr_db_hold(&op, XR_HOOK_MYSQL);
-  status = real(ret, m, ready);
-  xr_db_release(&op);
-  if (status == 0)
-    xr_my_conn_done(api, m, ret && *ret == 0);
-  return status;
+  (void)op;
+  return xr_my_query_cont(api, real, ret, m, ready);
 }
 
 /* ---- prepared statements -------------------------------------------- */
@@ -284,13 +302,8 @@ XR_EXPORT int mysql_stmt_prepare_start(int *ret, MYSQL_STMT *s, const char *q,
 XR_EXPORT int mysql_stmt_prepare_cont(int *ret, MYSQL_STMT *s, int ready)
 {
   XR_MY_API(XR_MY_STMT_PREPARE_CONT, xr_my_stmt_cont_fn, 0);
-  int status;
-  xr_db_hold(&op, XR_HOOK_MYSQL);
-  status = real(ret, s, ready);
-  xr_db_release(&op);
-  if (status == 0)
-    xr_my_stmt_done(api, s, ret && *ret == 0);
-  return status;
+  (void)op;
+  return xr_my_stmt_cont(api, real, ret, s, ready);
 }
 
 XR_EXPORT int mysql_stmt_execute_start(int *ret, MYSQL_STMT *s)
@@ -306,11 +319,6 @@ XR_EXPORT int mysql_stmt_execute_start(int *ret, MYSQL_STMT *s)
 XR_EXPORT int mysql_stmt_execute_cont(int *ret, MYSQL_STMT *s, int ready)
 {
   XR_MY_API(XR_MY_STMT_EXECUTE_CONT, xr_my_stmt_cont_fn, 0);
-  int status;
-  xr_db_hold(&op, XR_HOOK_MYSQL);
-  status = real(ret, s, ready);
-  xr_db_release(&op);
-  if (status == 0)
-    xr_my_stmt_done(api, s, ret && *ret == 0);
-  return status;
+  (void)op;
+  return xr_my_stmt_cont(api, real, ret, s, ready);
 }
