@@ -85,6 +85,20 @@ struct xr_family xr_pq_family = {
   if (!api)                                                      \
     return fail
 
+/* PQconnectPoll, PQresetPoll: PQresetPoll calls PQconnectPoll through the
+ * PLT, which must pass through; OK or FAILED closes the connect span. */
+static PostgresPollingStatusType xr_pq_poll(void *const *api, xr_pq_poll_fn real,
+                                            PGconn *conn)
+{
+  PostgresPollingStatusType st;
+  struct xr_db_op op;
+  xr_db_hold(&op, XR_HOOK_PQ);
+  st = real(conn);
+  xr_db_release(&op);
+  xr_pq_connect_polled(api, conn, st);
+  return st;
+}
+
 /* ---- connections ---------------------------------------------------- */
 
 XR_EXPORT PGconn *PQconnectdb(const char *conninfo)
@@ -147,12 +161,8 @@ XR_EXPORT PGconn *PQconnectStartParams(const char *const *keywords,
 XR_EXPORT PostgresPollingStatusType PQconnectPoll(PGconn *conn)
 {
   XR_PQ_API(PGRES_POLLING_FAILED);
-  PostgresPollingStatusType st;
-  xr_db_hold(&op, XR_HOOK_PQ);
-  st = XR_PQ(api, XR_PQ_CONNECT_POLL, xr_pq_poll_fn)(conn);
-  xr_db_release(&op);
-  xr_pq_connect_polled(api, conn, st);
-  return st;
+  (void)op;
+  return xr_pq_poll(api, XR_PQ(api, XR_PQ_CONNECT_POLL, xr_pq_poll_fn), conn);
 }
 
 XR_EXPORT void PQreset(PGconn *conn)
@@ -176,12 +186,8 @@ XR_EXPORT int PQresetStart(PGconn *conn)
 XR_EXPORT PostgresPollingStatusType PQresetPoll(PGconn *conn)
 {
   XR_PQ_API(PGRES_POLLING_FAILED);
-  PostgresPollingStatusType st;
-  xr_db_hold(&op, XR_HOOK_PQ);
-  st = XR_PQ(api, XR_PQ_RESET_POLL, xr_pq_poll_fn)(conn);
-  xr_db_release(&op);
-  xr_pq_connect_polled(api, conn, st);
-  return st;
+  (void)op;
+  return xr_pq_poll(api, XR_PQ(api, XR_PQ_RESET_POLL, xr_pq_poll_fn), conn);
 }
 
 XR_EXPORT void PQfinish(PGconn *conn)

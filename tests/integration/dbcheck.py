@@ -74,6 +74,22 @@ def call_records(res, program, n, what):
                                        r["sub"].get("end_time") or 0))
 
 
+def verify_calls(res, program, info, what, expected, host="127.0.0.1"):
+    """Call mode: one segment per expected subsegment, in start_time order, each checked
+    against the contract (check_sql with the keys of its `expected` dict: op, and optionally
+    host, query, prepared, error, ...); the password never appears. Returns the records."""
+    recs = call_records(res, program, len(expected), what)
+    check(len(recs) == len(expected), "%s: %d subsegments, expected %d: %s"
+          % (what, len(recs), len(expected), list(zip(operations(recs), queries(recs)))),
+          res.raw[-3000:] or None)
+    for i, (rec, e) in enumerate(zip(recs, expected)):
+        e = dict(e)
+        check_sql(rec, "%s: #%d %s" % (what, i, e["op"]), info, e.pop("host", host),
+                  e.pop("op"), **e)
+    H.check_secret_absent(res, [info["password"]], what)
+    return recs
+
+
 def operations(recs):
     return [H.get(r["sub"], "metadata", "xray_auto", "operation") for r in recs]
 

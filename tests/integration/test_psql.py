@@ -36,18 +36,7 @@ def q(text, **kw):
 
 
 def verify(res, what, expected, host="127.0.0.1"):
-    """Call mode: one segment per expected subsegment, in start_time order, each checked
-    against the contract (dbcheck.check_sql); the password never appears."""
-    recs = D.call_records(res, PROGRAM, len(expected), what)
-    check(len(recs) == len(expected), "%s: %d subsegments, expected %d: %s"
-          % (what, len(recs), len(expected), list(zip(D.operations(recs), D.queries(recs)))),
-          res.raw[-3000:] or None)
-    for i, (rec, e) in enumerate(zip(recs, expected)):
-        e = dict(e)
-        D.check_sql(rec, "%s: #%d %s" % (what, i, e["op"]), INFO, e.pop("host", host),
-                    e.pop("op"), **e)
-    H.check_secret_absent(res, [INFO["password"]], what)
-    return recs
+    return D.verify_calls(res, PROGRAM, INFO, what, expected, host)
 
 
 def t_one_statement():
