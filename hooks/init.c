@@ -9,6 +9,7 @@
 #include "../src/log.h"
 #include "../src/tracer.h"
 #include "curl_span.h"
+#include "net_glue.h"
 #include "mysql_span.h"
 #include "pq_span.h"
 
@@ -42,6 +43,7 @@ static void xr_atfork_child(void)
   xr_curl_fork_child();
   xr_pq_fork_child();
   xr_my_fork_child();
+  xr_net_fork_child(); /* after the tracer: it lets go of its own refs */
 }
 
 /*
@@ -54,6 +56,9 @@ __attribute__((constructor)) static void xr_constructor(void)
   struct xr_config cfg;
   void *first;
 
+  /* Before anything else, even when we stay inert: the socket hooks call
+   * through these whatever the state. */
+  xr_net_init();
   if (getauxval(AT_SECURE)) {
     atomic_store(&xr_state, XR_STATE_INERT);
     return;
@@ -87,6 +92,7 @@ __attribute__((destructor)) static void xr_destructor(void)
   if (atomic_load(&xr_state) != XR_STATE_READY)
     return;
   xr_depth++;
+  xr_net_exit();
   xr_tracer_exit();
   xr_depth--;
 }

@@ -24,3 +24,6 @@ XR_BUILD_PACKAGES=(cmake make gcc pkg-config libcjson-dev libcurl4-openssl-dev
 # Real database servers and clients for the tests, demo and benchmarks.
 XR_DB_PACKAGES=(postgresql postgresql-contrib mariadb-server mariadb-client
   python3-psycopg2 python3-mysqldb)
+# HTTP clients and load generator the sockets-layer tests and benchmark run
+# under the preload (issue 4): wget, python3-requests, wrk.
+XR_NET_PACKAGES=(wget python3-requests wrk)

@@ -14,8 +14,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Our own socket traffic goes around libc's exported entry points, which
+ * the sockets layer interposes: the daemon's datagrams must never reach a
+ * hook, whatever the calling thread's depth. */
+static int xr_sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+  return (int)syscall(SYS_getsockopt, fd, level, name, val, len);
+}
+
+static void xr_sys_close(int fd)
+{
+  (void)syscall(SYS_close, fd);
+}
 
 #define XR_BODY_MAX (XR_DATAGRAM_MAX - XR_PROTOCOL_HEADER_LEN)
 #define XR_SMALL_BUF 4096
@@ -117,10 +131,10 @@ static bool xr_fd_is_ours(int fd)
 
   /* One system call: a socket cookie is unique for the life of the boot. */
   if (ours)
-    return getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 &&
+    return xr_sys_getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 &&
            cookie == ours;
 
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
+  if (xr_sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
       type != SOCK_DGRAM)
     return false;
   if (getsockname(fd, (struct sockaddr *)&sa, &slen) < 0 ||
@@ -146,7 +160,7 @@ static int xr_socket_locked(void)
   if (bind(fd, (struct sockaddr *)&any, sizeof(any)) < 0 ||
       getsockname(fd, (struct sockaddr *)&any, &slen) < 0) {
     int e = errno;
-    close(fd);
+    xr_sys_close(fd);
     return -e;
   }
   atomic_store(&xr_fd_port, any.sin_port);
@@ -154,7 +168,7 @@ static int xr_socket_locked(void)
     uint64_t cookie = 0;
     socklen_t clen = sizeof(cookie);
     atomic_store(&xr_fd_cookie,
-                 getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 ? cookie : 0);
+                 xr_sys_getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 ? cookie : 0);
   }
   atomic_store(&xr_fd, fd);
   return fd;
@@ -180,8 +194,8 @@ static int xr_send_datagram(const char *buf, size_t len)
     if (rc < 0)
       goto fail;
   }
-  n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-             (const struct sockaddr *)&xr_dest, sizeof(xr_dest));
+  n = syscall(SYS_sendto, fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+              (const struct sockaddr *)&xr_dest, sizeof(xr_dest));
   if (n < 0) {
     rc = -errno;
     goto fail;

@@ -55,6 +55,12 @@ struct xr_entity {
   int64_t end_us;                /* 0 while in progress */
   unsigned flags;
   char *header_extra;            /* segments: Lineage etc. to pass on */
+  /* Inbound-request segments (tracer.c): shared between the connection
+   * that owns them and the thread they are installed on; guarded by the
+   * tracer's inbound lock. */
+  bool inbound;
+  bool closed;                   /* ended: children go out on their own */
+  unsigned refs;
   struct xr_http http;
   struct xr_sql sql;             /* block NULL: no sql */
   /* Free-form parts; on segments, aws holds members besides aws.xray,

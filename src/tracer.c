@@ -32,6 +32,13 @@ static _Atomic(struct xr_entity *) xr_proc_seg;
 
 static atomic_ullong xr_missing_count;
 
+/* Guards every inbound segment's children, closed flag and refs (lock
+ * order: this lock, then the emitter's). Held for one append or one
+ * emission, never across a call into the host. */
+static pthread_mutex_t xr_inbound_lock = PTHREAD_MUTEX_INITIALIZER;
+/* This thread read a request while serving another: it multiplexes. */
+static XR_TLS bool xr_tmultiplexed;
+
 /* Identity of a trace context before any allocation. */
 struct xr_identity {
   char trace_id[XR_TRACE_ID_LEN + 1];
@@ -104,6 +111,31 @@ static const struct xr_trace_header *xr_inherited(void)
   return xr_cfg.has_parent ? &xr_cfg.parent : NULL;
 }
 
+/* Called with xr_inbound_lock held. */
+static void xr_inbound_unref(struct xr_entity *seg)
+{
+  if (--seg->refs == 0)
+    xr_entity_free(seg);
+}
+
+/* The thread's segment, after letting go of an inbound one that another
+ * thread ended. */
+static struct xr_entity *xr_tseg_current(void)
+{
+  struct xr_entity *seg = xr_tseg;
+
+  if (seg && seg->inbound) {
+    pthread_mutex_lock(&xr_inbound_lock);
+    if (seg->closed) {
+      xr_tseg = NULL;
+      xr_inbound_unref(seg);
+      seg = NULL;
+    }
+    pthread_mutex_unlock(&xr_inbound_lock);
+  }
+  return seg;
+}
+
 static struct xr_entity *xr_process_segment(void)
 {
   struct xr_entity *seg = atomic_load_explicit(&xr_proc_seg, memory_order_acquire);
@@ -174,7 +206,7 @@ int xr_span_begin(struct xr_span *sp)
   sp->process = false;
   sp->header[0] = '\0';
 
-  if (xr_tseg) {
+  if (xr_tseg_current()) {
     xr_identity_of(&id, xr_tseg);
     parent_of_sub = xr_tseg->id;
     sp->owner = xr_tseg;
@@ -258,9 +290,33 @@ void xr_span_end(struct xr_span *sp)
     xr_entity_free(sp->seg); /* frees sub too */
   } else if (sp->owner && sp->owner == xr_tseg &&
              sp->owner_serial == xr_tseg_serial) {
-    xr_entity_add_child(xr_tseg, sub);
-    if (xr_tseg->nchildren > XR_STREAM_THRESHOLD)
-      xr_stream_children(xr_tseg);
+    struct xr_entity *owner = xr_tseg;
+    bool shared = owner->inbound;
+
+    bool embedded = true;
+
+    if (shared) {
+      pthread_mutex_lock(&xr_inbound_lock);
+      embedded = !owner->closed;
+      if (embedded)
+        xr_entity_add_child(owner, sub);
+      pthread_mutex_unlock(&xr_inbound_lock);
+    } else {
+      xr_entity_add_child(owner, sub);
+    }
+    if (!embedded) {
+      (void)xr_emit_entity(sub, true);
+      xr_entity_free(sub);
+    } else if (owner->nchildren > XR_STREAM_THRESHOLD) {
+      /* Only this thread appends; an ender running meanwhile would send
+       * the children too, so inbound segments stream under the lock. */
+      if (shared)
+        pthread_mutex_lock(&xr_inbound_lock);
+      if (!owner->closed)
+        xr_stream_children(owner);
+      if (shared)
+        pthread_mutex_unlock(&xr_inbound_lock);
+    }
   } else {
     (void)xr_emit_entity(sub, true);
     xr_entity_free(sub);
@@ -275,7 +331,7 @@ int xr_thread_segment_begin(const char *name, const char *header)
   struct xr_identity id;
   struct xr_entity *seg;
 
-  if (xr_tseg)
+  if (xr_tseg_current())
     return -EALREADY;
   if (header && xr_trace_header_parse(header, strlen(header), &h) == 0)
     hp = &h;
@@ -292,7 +348,8 @@ int xr_thread_segment_end(void)
 {
   struct xr_entity *seg = xr_tseg;
 
-  if (!seg)
+  /* An inbound request's segment is not the caller's to end. */
+  if (!seg || seg->inbound)
     return -ENOENT;
   xr_tseg = NULL;
   seg->end_us = xr_now_us();
@@ -304,7 +361,7 @@ int xr_thread_segment_end(void)
 
 int xr_context_header(char *buf, size_t len)
 {
-  struct xr_entity *ctx = xr_tseg;
+  struct xr_entity *ctx = xr_tseg_current();
   struct xr_trace_header h;
 
   if (!ctx && xr_cfg.segment_mode == XR_SEGMENT_PROCESS)
@@ -355,9 +412,15 @@ void xr_tracer_fork_child(void)
   /* The copies belong to the parent, which sends them; the child starts
    * its own process segment and owns no thread segment. */
   xr_entity_free(seg);
-  xr_entity_free(xr_tseg);
+  /* An inbound segment is also the connection's, whose copy the child
+   * inherits; the connection lets go of it. */
+  if (xr_tseg && xr_tseg->inbound)
+    xr_inbound_unref(xr_tseg);
+  else
+    xr_entity_free(xr_tseg);
   xr_tseg = NULL;
   pthread_mutex_init(&xr_proc_lock, NULL);
+  pthread_mutex_init(&xr_inbound_lock, NULL);
   xr_process_start_us = xr_now_us();
 }
 
@@ -373,4 +436,72 @@ bool xr_tracer_excluded(const char *host, int port)
     if (eps[i]->port && eps[i]->port == port && strcasecmp(eps[i]->host, host) == 0)
       return true;
   return false;
+}
+
+struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
+                                   int64_t start_us)
+{
+  struct xr_trace_header h;
+  const struct xr_trace_header *hp = NULL;
+  struct xr_identity id;
+  struct xr_entity *seg, *cur;
+
+  if (header && xr_trace_header_parse(header, header_len, &h) == 0)
+    hp = &h;
+  xr_identity_init(&id, hp);
+  seg = xr_segment_new(xr_cfg.service, &id);
+  if (!seg)
+    return NULL;
+  seg->inbound = true;
+  seg->refs = 1;
+  if (start_us)
+    seg->start_us = start_us;
+
+  cur = xr_tseg_current();
+  if (cur && cur->inbound) {
+    /* A second open request on this thread: which one an outbound call
+     * serves cannot be known, so neither gets them. */
+    pthread_mutex_lock(&xr_inbound_lock);
+    xr_tseg = NULL;
+    xr_inbound_unref(cur);
+    pthread_mutex_unlock(&xr_inbound_lock);
+    xr_tmultiplexed = true;
+  } else if (!cur && !xr_tmultiplexed) {
+    pthread_mutex_lock(&xr_inbound_lock);
+    seg->refs++;
+    pthread_mutex_unlock(&xr_inbound_lock);
+    xr_tseg = seg;
+    xr_tseg_serial = atomic_fetch_add(&xr_serials, 1) + 1;
+  }
+  return seg;
+}
+
+static void xr_inbound_release(struct xr_entity *seg, bool send)
+{
+  pthread_mutex_lock(&xr_inbound_lock);
+  seg->closed = true;
+  if (xr_tseg == seg) {
+    xr_tseg = NULL;
+    seg->refs--; /* the connection still holds one */
+  }
+  pthread_mutex_unlock(&xr_inbound_lock);
+  /* Closed: nobody appends any more, and the fields others read (ids,
+   * sampled) never change, so the document is written unlocked. */
+  if (send && seg->sampled) {
+    seg->end_us = xr_now_us();
+    (void)xr_emit_entity(seg, false);
+  }
+  pthread_mutex_lock(&xr_inbound_lock);
+  xr_inbound_unref(seg);
+  pthread_mutex_unlock(&xr_inbound_lock);
+}
+
+void xr_inbound_end(struct xr_entity *seg)
+{
+  xr_inbound_release(seg, true);
+}
+
+void xr_inbound_drop(struct xr_entity *seg)
+{
+  xr_inbound_release(seg, false);
 }

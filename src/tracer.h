@@ -54,6 +54,27 @@ void xr_span_discard(struct xr_span *sp);
 /* Thread segments (the C API, inbound requests). header may be NULL. */
 int xr_thread_segment_begin(const char *name, const char *header) XR_WUR;
 int xr_thread_segment_end(void) XR_WUR;
+/*
+ * Inbound requests (the sockets layer's server side). A segment begins
+ * when a request head has been read, joining the trace of its
+ * X-Amzn-Trace-Id (header may be NULL; a malformed one is ignored) or
+ * sampled by the rule otherwise. The connection owns it; it is also
+ * installed as the calling thread's segment, so that the thread's
+ * outbound calls embed in it, unless the thread already serves another
+ * open request: then the thread multiplexes requests (an event loop) and
+ * from then on none of its requests gets its outbound calls.
+ * xr_inbound_end may run on any thread: a thread still holding the ended
+ * segment sends its later subsegments on their own and lets go of it at
+ * its next call. The caller fills seg->http between begin and end.
+ * Contract: allocates; not for signal handlers or vfork children.
+ */
+struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
+                                   int64_t start_us);
+/* Stamps the end, sends the segment when sampled, lets go of it. */
+void xr_inbound_end(struct xr_entity *seg);
+/* Lets go of it without sending (a fork child's copy). */
+void xr_inbound_drop(struct xr_entity *seg);
+
 /* The header a downstream call of this thread's context would carry, with
  * Parent = the segment itself. Length, or a negative errno. */
 int xr_context_header(char *buf, size_t len) XR_WUR;

@@ -6,7 +6,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
 . "$top/scripts/deps.sh"
-xr_install_missing "${XR_BUILD_PACKAGES[@]}" "${XR_DB_PACKAGES[@]}" libcmocka-dev curl git python3 \
+xr_install_missing "${XR_BUILD_PACKAGES[@]}" "${XR_DB_PACKAGES[@]}" "${XR_NET_PACKAGES[@]}" libcmocka-dev curl git python3 \
   binutils util-linux valgrind
 
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON

@@ -1,0 +1,337 @@
+#include "../src/xr_setup.h"
+
+#include "net_glue.h"
+
+#include "guard.h"
+#include "libc.h"
+
+#include "../src/clock.h"
+#include "../src/net_conn.h"
+#include "../src/net_fail.h"
+#include "../src/net_fd.h"
+#include "../src/net_names.h"
+#include "../src/tracer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/close_range.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The process the records belong to. A vfork child (posix_spawn, Python's
+ * subprocess) runs our hooks on our memory with descriptors of its own: it
+ * must change nothing. */
+static pid_t xr_net_pid;
+
+static bool xr_net_ok(void)
+{
+  return xr_depth == 0 && xr_ready(XR_HOOK_NET) &&
+         (pid_t)syscall(SYS_getpid) == xr_net_pid;
+}
+
+/* Errors that end a connection (the rest, EAGAIN or EINTR among them, say
+ * nothing about it). */
+static bool xr_conn_errno(int err)
+{
+  switch (err) {
+  case ECONNREFUSED:
+  case ECONNRESET:
+  case ECONNABORTED:
+  case EPIPE:
+  case ETIMEDOUT:
+  case EHOSTUNREACH:
+  case ENETUNREACH:
+  case ENETDOWN:
+  case EHOSTDOWN:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static bool xr_connect_errno(int err)
+{
+  return err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH ||
+         err == ENETUNREACH;
+}
+
+/* Lets go of a record: a passive one gives its slot back. */
+static void xr_net_leave(struct xr_conn *c)
+{
+  if (c->passive)
+    xr_fd_release(c);
+  else
+    xr_fd_leave(c);
+}
+
+static bool xr_inet(const struct sockaddr *sa, socklen_t len)
+{
+  return sa && ((sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
+                (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)));
+}
+
+/* A TCP connection the program makes itself to something we may trace. */
+static bool xr_client_candidate(int fd, const struct sockaddr *sa, socklen_t len)
+{
+  int type = 0;
+  socklen_t tlen = sizeof(type);
+  char host[64] = "";
+  unsigned port = 0;
+
+  if (!xr_inet(sa, len))
+    return false;
+  if (xr_libc.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
+      type != SOCK_STREAM)
+    return false;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const void *)sa;
+    (void)inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+  } else {
+    const struct sockaddr_in6 *in6 = (const void *)sa;
+    (void)inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    port = ntohs(in6->sin6_port);
+  }
+  return !xr_tracer_excluded(host, (int)port);
+}
+
+static void xr_report_connect_failure(const struct sockaddr *sa, int err,
+                                      int64_t start_us)
+{
+  struct xr_connect_failure f;
+  char name[XR_HP_HOST_MAX], addr[XR_ADDR_MAX] = "";
+  unsigned port = 0;
+
+  memset(&f, 0, sizeof(f));
+  (void)xr_names_find(sa, name, sizeof(name), &f.hit);
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const void *)sa;
+    (void)inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+    port = ntohs(in->sin_port);
+  } else {
+    const struct sockaddr_in6 *in6 = (const void *)sa;
+    (void)inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+    port = ntohs(in6->sin6_port);
+  }
+  f.name = name;
+  f.addr = addr;
+  f.port = port;
+  f.err = err;
+  f.start_us = start_us;
+  xr_net_connect_failed(&f);
+}
+
+int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+  bool candidate;
+  int64_t start = 0;
+  int r, err;
+
+  /* A record left by a close we did not see (fclose) must not describe
+   * the new connection. */
+  if (XR_UNLIKELY(xr_fd_watched(fd)) && xr_net_ok())
+    xr_fd_detach(fd);
+  candidate = xr_depth == 0 && xr_ready(XR_HOOK_NET) && xr_client_candidate(fd, sa, len);
+  if (candidate) {
+    struct xr_name_hit hit;
+    char name[8];
+    int saved = errno;
+
+    xr_depth++;
+    (void)xr_names_find(sa, name, sizeof(name), &hit);
+    xr_net_connect_attempt(&hit);
+    xr_depth--;
+    errno = saved;
+    start = xr_now_us();
+  }
+  r = xr_libc.connect(fd, sa, len);
+  if (!candidate)
+    return r;
+  err = errno;
+  xr_depth++;
+  if (r == 0 || err == EINPROGRESS || err == EINTR) {
+    struct xr_conn *c = xr_fd_attach(fd);
+    if (c) {
+      xr_conn_client_init(c, sa, r != 0, start);
+      xr_fd_leave(c);
+    }
+  } else if (xr_connect_errno(err)) {
+    xr_report_connect_failure(sa, err, start);
+  }
+  xr_depth--;
+  errno = err;
+  return r;
+}
+
+void xr_net_accepted(int fd, const struct sockaddr *sa, const socklen_t *len)
+{
+  struct sockaddr_storage ss;
+  socklen_t sslen = sizeof(ss);
+  struct xr_conn *c;
+  int saved = errno;
+
+  if (!xr_ready(XR_HOOK_NET))
+    return;
+  if (XR_UNLIKELY(xr_fd_watched(fd)))
+    xr_fd_detach(fd);
+  if (xr_depth != 0)
+    goto out;
+  if (!sa || !len || !xr_inet(sa, *len)) {
+    /* accept(fd, NULL, NULL) is common: ask the kernel. */
+    if (getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0 ||
+        !xr_inet((struct sockaddr *)&ss, sslen))
+      goto out;
+    sa = (struct sockaddr *)&ss;
+  }
+  xr_depth++;
+  c = xr_fd_attach(fd);
+  if (c) {
+    xr_conn_server_init(c, sa);
+    xr_fd_leave(c);
+  }
+  xr_depth--;
+out:
+  errno = saved;
+}
+
+void xr_net_out(int fd, const struct iovec *iov, int cnt, ssize_t n)
+{
+  int err = errno;
+  struct xr_conn *c;
+
+  if (n == 0 || (n < 0 && !xr_conn_errno(err)) || !xr_net_ok())
+    goto out;
+  if (!(c = xr_fd_enter(fd)))
+    goto out;
+  xr_depth++;
+  if (n > 0)
+    xr_conn_sent(c, iov, cnt, (size_t)n);
+  else
+    xr_conn_error(c, err);
+  xr_depth--;
+  xr_net_leave(c);
+out:
+  errno = err;
+}
+
+void xr_net_out_opaque(int fd, ssize_t n)
+{
+  int err = errno;
+  struct xr_conn *c;
+
+  if (n <= 0 || !xr_net_ok() || !(c = xr_fd_enter(fd)))
+    goto out;
+  xr_depth++;
+  xr_conn_sent_opaque(c, (size_t)n);
+  xr_depth--;
+  xr_net_leave(c);
+out:
+  errno = err;
+}
+
+void xr_net_in(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
+{
+  int err = errno;
+  struct xr_conn *c;
+  size_t asked = 0;
+  int i;
+
+  /* Peeked bytes come again; a failure that says nothing is skipped. */
+  if ((flags & MSG_PEEK) || (n < 0 && !xr_conn_errno(err)) || !xr_net_ok())
+    goto out;
+  for (i = 0; i < cnt && !asked; i++)
+    asked += iov[i].iov_len;
+  if (n == 0 && asked == 0) /* read(fd, buf, 0) is not an end of stream */
+    goto out;
+  if (!(c = xr_fd_enter(fd)))
+    goto out;
+  xr_depth++;
+  if (n > 0)
+    xr_conn_received(c, iov, cnt, (size_t)n);
+  else if (n == 0)
+    xr_conn_eof(c);
+  else
+    xr_conn_error(c, err);
+  xr_depth--;
+  xr_net_leave(c);
+out:
+  errno = err;
+}
+
+void xr_net_closing(int fd)
+{
+  int err = errno;
+
+  /* Not ready (inert) still detaches: the table must not outlive the
+   * descriptor. Only a vfork child keeps its hands off. */
+  if ((pid_t)syscall(SYS_getpid) != xr_net_pid)
+    return;
+  xr_depth++;
+  xr_fd_detach(fd);
+  xr_depth--;
+  errno = err;
+}
+
+void xr_net_closing_range(unsigned first, unsigned last, int flags)
+{
+  unsigned fd;
+
+  if (flags & CLOSE_RANGE_CLOEXEC)
+    return;
+  for (fd = first; fd <= last && fd < XR_FD_MAX; fd++)
+    if (XR_UNLIKELY(xr_fd_watched((int)fd)))
+      xr_net_closing((int)fd);
+}
+
+void xr_net_sockopt(int fd, int level, int name, const void *val, const socklen_t *len)
+{
+  int err = errno, so_error;
+  struct xr_conn *c;
+
+  if (level != SOL_SOCKET || name != SO_ERROR || !val || !len ||
+      *len < (socklen_t)sizeof(int) || !xr_net_ok())
+    goto out;
+  memcpy(&so_error, val, sizeof(so_error));
+  if (so_error != 0 && !xr_connect_errno(so_error))
+    goto out;
+  if (!(c = xr_fd_enter(fd)))
+    goto out;
+  xr_depth++;
+  xr_conn_so_error(c, so_error);
+  xr_depth--;
+  xr_net_leave(c);
+out:
+  errno = err;
+}
+
+void xr_net_resolved(const char *node, const struct addrinfo *res)
+{
+  int err = errno;
+
+  if (!node || xr_depth != 0 || !xr_ready(XR_HOOK_NET))
+    return;
+  xr_depth++;
+  xr_net_fail_flush();
+  xr_names_remember(node, res);
+  xr_depth--;
+  errno = err;
+}
+
+void xr_net_init(void)
+{
+  xr_net_pid = (pid_t)syscall(SYS_getpid);
+  xr_libc_init();
+}
+
+void xr_net_fork_child(void)
+{
+  xr_net_pid = (pid_t)syscall(SYS_getpid);
+  xr_fd_fork_child();
+}
+
+void xr_net_exit(void)
+{
+  xr_net_fail_flush();
+}

@@ -1,0 +1,485 @@
+#include "xr_setup.h"
+
+#include "net_conn.h"
+
+#include "clock.h"
+#include "entity.h"
+#include "http_call.h"
+#include "net_fail.h"
+#include "net_names.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XR_NET_URL_MAX (8 + XR_HP_HOST_MAX + XR_HP_TARGET_MAX)
+
+/* ---- addresses ----------------------------------------------------- */
+
+static void xr_sockaddr_text(const struct sockaddr *sa, char addr[XR_ADDR_MAX],
+                             uint16_t *port)
+{
+  addr[0] = '\0';
+  *port = 0;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const void *)sa;
+    (void)inet_ntop(AF_INET, &in->sin_addr, addr, XR_ADDR_MAX);
+    *port = ntohs(in->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const void *)sa;
+    (void)inet_ntop(AF_INET6, &in6->sin6_addr, addr, XR_ADDR_MAX);
+    *port = ntohs(in6->sin6_port);
+  }
+}
+
+void xr_conn_client_init(struct xr_conn *c, const struct sockaddr *sa,
+                         bool connecting, int64_t connect_us)
+{
+  struct xr_name_hit hit;
+
+  c->role = XR_CONN_CLIENT;
+  c->connecting = connecting;
+  c->connect_us = connect_us;
+  xr_sockaddr_text(sa, c->addr, &c->port);
+  (void)xr_names_find(sa, c->name, sizeof(c->name), &hit);
+  c->list_id = hit.list_id;
+  c->list_index = hit.index;
+  c->list_count = hit.count;
+  xr_hp_init(&c->out, XR_HP_REQUEST);
+  xr_hp_init(&c->in, XR_HP_RESPONSE);
+}
+
+void xr_conn_server_init(struct xr_conn *c, const struct sockaddr *sa)
+{
+  c->role = XR_CONN_SERVER;
+  xr_sockaddr_text(sa, c->addr, &c->port);
+  xr_hp_init(&c->in, XR_HP_REQUEST);
+  xr_hp_init(&c->out, XR_HP_RESPONSE);
+}
+
+/* "http://" + authority + path, the authority being the Host header, else
+ * the name or address (bracketed IPv6) with a port other than 80. */
+static void xr_request_url(const struct xr_conn *c, const struct xr_hp_request *r,
+                           const char *fallback_host, unsigned port, char *url,
+                           size_t cap)
+{
+  if (strncmp(r->target, "http://", 7) == 0 || strncmp(r->target, "https://", 8) == 0) {
+    snprintf(url, cap, "%s", r->target);
+  } else if (r->host[0]) {
+    snprintf(url, cap, "http://%s%s", r->host, r->target[0] == '/' ? r->target : "/");
+  } else {
+    bool v6 = strchr(fallback_host, ':') != NULL;
+    char portbuf[8] = "";
+
+    if (port != 80)
+      snprintf(portbuf, sizeof(portbuf), ":%u", port);
+    snprintf(url, cap, "http://%s%s%s%s%s", v6 ? "[" : "", fallback_host,
+             v6 ? "]" : "", portbuf, r->target[0] == '/' ? r->target : "/");
+  }
+  (void)c;
+}
+
+/* ---- the exchange queue -------------------------------------------- */
+
+static void xr_pop(struct xr_conn *c)
+{
+  memmove(&c->q[0], &c->q[1], sizeof(c->q[0]) * (c->nq - 1));
+  c->nq--;
+  memset(&c->q[c->nq], 0, sizeof(c->q[0]));
+}
+
+/* Response fields of the message in progress on p, when its head was
+ * seen for q[0]. complete: the body was delimited. */
+static void xr_response_of(const struct xr_hp *p, bool complete, long *status,
+                           long long *length)
+{
+  *status = p->u.resp.status;
+  if (p->u.resp.content_length >= 0)
+    *length = p->u.resp.content_length;
+  else
+    *length = complete ? p->body_bytes : -1;
+}
+
+/* Ends the oldest exchange. resp: the parser holding its response (NULL:
+ * none seen); fault: exception type or NULL. */
+static void xr_end_oldest(struct xr_conn *c, const struct xr_hp *resp, bool complete,
+                          const char *fault, const char *message, bool remote)
+{
+  struct xr_exchange *x = &c->q[0];
+  struct xr_entity *e = c->role == XR_CONN_CLIENT ? x->span.sub : x->seg;
+
+  if (e) {
+    if (resp && x->got_head) {
+      xr_response_of(resp, complete, &e->http.status, &e->http.content_length);
+      xr_entity_apply_status(e, e->http.status);
+    }
+    /* Out of memory: the document goes without its cause. */
+    if (fault && xr_entity_add_exception(e, fault, message, remote) < 0)
+      e->flags |= XR_FLAG_FAULT;
+  }
+  if (c->role == XR_CONN_CLIENT)
+    xr_span_end(&x->span);
+  else if (x->seg)
+    xr_inbound_end(x->seg);
+  xr_pop(c);
+}
+
+/* Ends everything in flight: the oldest with its response as far as it
+ * was seen, the others with no response at all. */
+static void xr_end_all(struct xr_conn *c, const char *fault, const char *message,
+                       bool remote)
+{
+  struct xr_hp *resp = c->role == XR_CONN_CLIENT ? &c->in : &c->out;
+
+  while (c->nq) {
+    bool answered = c->q[0].got_head;
+    xr_end_oldest(c, resp, false, answered ? NULL : fault, message, remote);
+  }
+}
+
+/* Not HTTP, or no longer followable: end what is open, ignore the rest. */
+static void xr_go_passive(struct xr_conn *c)
+{
+  c->passive = true;
+  xr_end_all(c, NULL, NULL, false);
+}
+
+/* ---- client side ----------------------------------------------------- */
+
+static void xr_client_request(struct xr_conn *c)
+{
+  const struct xr_hp_request *r = &c->out.u.req;
+  struct xr_exchange *x;
+  char url[XR_NET_URL_MAX];
+  struct xr_http_call call;
+
+  /* Keep-alive after a response the program did not read to its end. */
+  while (c->nq && c->q[0].got_head)
+    xr_end_oldest(c, &c->in, false, NULL, NULL, false);
+  if (c->nq == XR_CONN_PIPELINE) {
+    xr_go_passive(c);
+    return;
+  }
+  x = &c->q[c->nq++];
+  memset(x, 0, sizeof(*x));
+  x->is_head = strcmp(r->method, "HEAD") == 0;
+  x->is_connect = strcmp(r->method, "CONNECT") == 0;
+  if (xr_span_begin(&x->span) < 0 || !x->span.sub)
+    return; /* untraced, but still paired with its response */
+  xr_request_url(c, r, c->name[0] ? c->name : c->addr, c->port, url, sizeof(url));
+  memset(&call, 0, sizeof(call));
+  call.method = r->method;
+  call.url = url;
+  call.content_length = -1;
+  if (xr_http_record(x->span.sub, &call) < 0) {
+    xr_span_discard(&x->span);
+    return;
+  }
+  /* The name the program resolved wins over the Host header. */
+  if (c->name[0])
+    xr_entity_set_name(x->span.sub, c->name);
+  else if (!r->host[0])
+    xr_entity_set_name(x->span.sub, c->addr);
+  x->span.sub->start_us = c->begin_us;
+}
+
+static void xr_client_out(struct xr_conn *c, enum xr_hp_event ev)
+{
+  switch (ev) {
+  case XR_HP_EV_BEGIN:
+    c->begin_us = xr_now_us();
+    break;
+  case XR_HP_EV_HEAD:
+    xr_client_request(c);
+    break;
+  case XR_HP_EV_ERROR:
+    xr_go_passive(c);
+    break;
+  default:
+    break;
+  }
+}
+
+static void xr_client_in(struct xr_conn *c, enum xr_hp_event ev)
+{
+  switch (ev) {
+  case XR_HP_EV_BEGIN:
+    if (!c->nq) { /* a response to nothing we saw */
+      xr_go_passive(c);
+      return;
+    }
+    c->in.req_head = c->q[0].is_head;
+    c->in.req_connect = c->q[0].is_connect;
+    break;
+  case XR_HP_EV_HEAD:
+    if (c->nq)
+      c->q[0].got_head = true;
+    break;
+  case XR_HP_EV_DONE:
+    if (c->nq)
+      xr_end_oldest(c, &c->in, true, NULL, NULL, false);
+    if (c->in.upgrade)
+      xr_go_passive(c);
+    break;
+  case XR_HP_EV_ERROR:
+    xr_go_passive(c);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- server side ----------------------------------------------------- */
+
+static char *xr_strdup_max(const char *s, size_t max)
+{
+  size_t n = strnlen(s, max);
+  char *d = malloc(n + 1);
+
+  if (d) {
+    memcpy(d, s, n);
+    d[n] = '\0';
+  }
+  return d;
+}
+
+static void xr_server_request(struct xr_conn *c)
+{
+  const struct xr_hp_request *r = &c->in.u.req;
+  struct xr_exchange *x;
+  struct xr_entity *seg;
+  char url[XR_NET_URL_MAX], local[XR_ADDR_MAX] = "";
+  uint16_t local_port = 0;
+  size_t i;
+
+  if (c->nq == XR_CONN_PIPELINE) {
+    xr_go_passive(c);
+    return;
+  }
+  x = &c->q[c->nq++];
+  memset(x, 0, sizeof(*x));
+  x->is_head = strcmp(r->method, "HEAD") == 0;
+  x->is_connect = strcmp(r->method, "CONNECT") == 0;
+  seg = xr_inbound_begin(r->has_trace ? r->trace : NULL,
+                         r->has_trace ? strlen(r->trace) : 0, c->begin_us);
+  if (!seg)
+    return;
+  x->seg = seg;
+  if (!r->host[0]) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+      xr_sockaddr_text((struct sockaddr *)&ss, local, &local_port);
+  }
+  xr_request_url(c, r, local[0] ? local : "localhost", local_port, url, sizeof(url));
+  seg->http.has_request = true;
+  for (i = 0; r->method[i] && i + 1 < sizeof(seg->http.method); i++)
+    seg->http.method[i] = r->method[i];
+  seg->http.url = xr_strdup_max(url, sizeof(url));
+  if (r->user_agent[0])
+    seg->http.user_agent = xr_strdup_max(r->user_agent, sizeof(r->user_agent));
+  if (r->xff[0]) {
+    seg->http.client_ip = xr_strdup_max(r->xff, sizeof(r->xff));
+    seg->http.x_forwarded_for = true;
+  } else if (c->addr[0]) {
+    seg->http.client_ip = xr_strdup_max(c->addr, sizeof(c->addr));
+  }
+}
+
+static void xr_server_in(struct xr_conn *c, enum xr_hp_event ev)
+{
+  switch (ev) {
+  case XR_HP_EV_BEGIN:
+    c->begin_us = xr_now_us();
+    break;
+  case XR_HP_EV_HEAD:
+    xr_server_request(c);
+    break;
+  case XR_HP_EV_ERROR:
+    xr_go_passive(c);
+    break;
+  default:
+    break;
+  }
+}
+
+static void xr_server_out(struct xr_conn *c, enum xr_hp_event ev)
+{
+  switch (ev) {
+  case XR_HP_EV_BEGIN:
+    if (!c->nq) { /* e.g. a 408 or 400 for bytes we did not take as a request */
+      xr_go_passive(c);
+      return;
+    }
+    c->out.req_head = c->q[0].is_head;
+    c->out.req_connect = c->q[0].is_connect;
+    break;
+  case XR_HP_EV_HEAD:
+    if (c->nq)
+      c->q[0].got_head = true;
+    break;
+  case XR_HP_EV_DONE:
+    if (c->nq)
+      xr_end_oldest(c, &c->out, true, NULL, NULL, false);
+    if (c->out.upgrade)
+      xr_go_passive(c);
+    break;
+  case XR_HP_EV_ERROR:
+    xr_go_passive(c);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- feeding --------------------------------------------------------- */
+
+typedef void (*xr_on_event)(struct xr_conn *c, enum xr_hp_event ev);
+
+static void xr_feed(struct xr_conn *c, struct xr_hp *p, xr_on_event on,
+                    const struct iovec *iov, int iovcnt, size_t n)
+{
+  int i;
+
+  for (i = 0; i < iovcnt && n && !c->passive; i++) {
+    const char *buf = iov[i].iov_base;
+    size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+    enum xr_hp_event ev;
+
+    n -= len;
+    do {
+      size_t k = xr_hp_feed(p, buf, len, &ev);
+      buf += k;
+      len -= k;
+      if (ev != XR_HP_EV_NONE)
+        on(c, ev);
+    } while ((len > 0 || ev == XR_HP_EV_HEAD) && !c->passive);
+  }
+}
+
+static void xr_connected(struct xr_conn *c)
+{
+  c->connecting = false;
+}
+
+void xr_conn_sent(struct xr_conn *c, const struct iovec *iov, int iovcnt, size_t n)
+{
+  xr_connected(c);
+  xr_feed(c, &c->out, c->role == XR_CONN_CLIENT ? xr_client_out : xr_server_out,
+          iov, iovcnt, n);
+}
+
+void xr_conn_received(struct xr_conn *c, const struct iovec *iov, int iovcnt,
+                      size_t n)
+{
+  xr_connected(c);
+  xr_feed(c, &c->in, c->role == XR_CONN_CLIENT ? xr_client_in : xr_server_in,
+          iov, iovcnt, n);
+}
+
+void xr_conn_sent_opaque(struct xr_conn *c, size_t n)
+{
+  enum xr_hp_event ev = xr_hp_skip(&c->out, n);
+
+  if (ev != XR_HP_EV_NONE)
+    (c->role == XR_CONN_CLIENT ? xr_client_out : xr_server_out)(c, ev);
+}
+
+static void xr_connect_failed(struct xr_conn *c, int err)
+{
+  struct xr_connect_failure f;
+
+  memset(&f, 0, sizeof(f));
+  f.name = c->name;
+  f.addr = c->addr;
+  f.port = c->port;
+  f.err = err;
+  f.start_us = c->connect_us;
+  f.hit.list_id = c->list_id;
+  f.hit.index = c->list_index;
+  f.hit.count = c->list_count;
+  c->connecting = false;
+  c->passive = true;
+  xr_net_connect_failed(&f);
+}
+
+void xr_conn_eof(struct xr_conn *c)
+{
+  if (c->role == XR_CONN_SERVER) {
+    /* The client closed its side; the response may still be written. */
+    return;
+  }
+  xr_connected(c);
+  if (xr_hp_eof(&c->in) == XR_HP_EV_DONE && c->nq)
+    xr_end_oldest(c, &c->in, true, NULL, NULL, false);
+  if (c->nq)
+    xr_end_all(c, "ConnectionClosed",
+               "the server closed the connection before the response was complete",
+               true);
+  c->passive = true;
+}
+
+void xr_conn_error(struct xr_conn *c, int err)
+{
+  char buf[24];
+
+  if (c->connecting) {
+    xr_connect_failed(c, err);
+    return;
+  }
+  xr_end_all(c, xr_errno_name(err, buf, sizeof(buf)), xr_errno_text(err), true);
+  c->passive = true;
+}
+
+void xr_conn_so_error(struct xr_conn *c, int err)
+{
+  if (!c->connecting)
+    return;
+  if (err == 0)
+    xr_connected(c);
+  else
+    xr_connect_failed(c, err);
+}
+
+void xr_conn_finish(struct xr_conn *c)
+{
+  if (c->passive && !c->nq)
+    return;
+  if (c->role == XR_CONN_CLIENT) {
+    /* The program stopped reading: what it saw is the response. */
+    if (c->nq && c->q[0].got_head)
+      xr_end_oldest(c, &c->in, xr_hp_eof(&c->in) == XR_HP_EV_DONE, NULL, NULL, false);
+    xr_end_all(c, "NoResponse",
+               "the program closed the connection before a response arrived", false);
+  } else {
+    if (c->nq && c->q[0].got_head)
+      xr_end_oldest(c, &c->out, xr_hp_eof(&c->out) == XR_HP_EV_DONE, NULL, NULL,
+                    false);
+    xr_end_all(c, "ConnectionClosed",
+               "the connection closed before a response was sent", false);
+  }
+  c->passive = true;
+}
+
+void xr_conn_fork_child(struct xr_conn *c)
+{
+  unsigned i;
+
+  /* An idle connection stays followed: the child of a forking server
+   * serves it (process per connection). */
+  if (!c->nq)
+    return;
+  for (i = 0; i < c->nq; i++) {
+    if (c->role == XR_CONN_CLIENT)
+      xr_span_discard(&c->q[i].span);
+    else if (c->q[i].seg)
+      xr_inbound_drop(c->q[i].seg);
+  }
+  memset(c->q, 0, sizeof(c->q));
+  c->nq = 0;
+  c->passive = true;
+}

@@ -1,0 +1,98 @@
+/*
+ * One followed TCP connection and what its bytes mean.
+ *   Client side (the program connected): each HTTP/1.x request the program
+ *   sends becomes a remote subsegment, ended by its response (pipelined
+ *   requests wait in order), by the next request after its response head,
+ *   by an I/O error or by the end of the stream. A connect that fails is a
+ *   fault subsegment (net_fail.c).
+ *   Server side (accepted): each request read becomes a segment
+ *   (tracer.h, xr_inbound_*), ended when the program's response to it is
+ *   complete.
+ * The first bytes that are not HTTP/1.x turn the record passive: the
+ * hooks skip it until the descriptor closes.
+ *
+ * Contract: called with the record locked (net_fd.h); allocates when a
+ * request begins or ends, so not for signal handlers: the sockets layer
+ * accepts that a signal handler doing HTTP on a socket the program
+ * connected itself would reach malloc (see README, "Sockets").
+ */
+#ifndef XR_NET_CONN_H
+#define XR_NET_CONN_H
+
+#include "xr_setup.h"
+
+#include "http_sniff.h"
+#include "tracer.h"
+
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* Requests a connection may have in flight (pipelining); more: passive. */
+#define XR_CONN_PIPELINE 4
+#define XR_ADDR_MAX 48 /* an IPv6 literal with brackets, NUL */
+
+enum xr_conn_role { XR_CONN_CLIENT = 1, XR_CONN_SERVER = 2 };
+
+struct xr_exchange {
+  struct xr_span span;           /* client: the subsegment (sub NULL: untraced) */
+  struct xr_entity *seg;         /* server: the inbound segment */
+  bool is_head, is_connect;      /* the request's method */
+  bool got_head;                 /* its response head was seen */
+};
+
+struct xr_conn {
+  /* net_fd.c's */
+  atomic_uint lock;
+  _Atomic uint32_t gen;
+  _Atomic uint32_t closing;      /* gen of a close that found it busy */
+  atomic_uint used;
+  int fd;
+
+  /* net_conn.c's */
+  uint8_t role;
+  bool passive;                  /* not HTTP, or lost: ignored until close */
+  bool connecting;               /* non-blocking connect not yet resolved */
+  int64_t connect_us;            /* when connect was called */
+  int64_t begin_us;              /* first byte of the message in progress */
+  int list_id, list_index, list_count; /* getaddrinfo list of the address */
+  uint16_t port;                 /* peer port */
+  char addr[XR_ADDR_MAX];        /* peer address, numeric */
+  char name[XR_HP_HOST_MAX];     /* the name the program resolved, or "" */
+  struct xr_hp out, in;          /* what the program sends / receives */
+  unsigned nq;
+  struct xr_exchange q[XR_CONN_PIPELINE];
+};
+
+/* Record set up for a socket the program connected to sa (0 or
+ * EINPROGRESS). */
+void xr_conn_client_init(struct xr_conn *c, const struct sockaddr *sa,
+                         bool connecting, int64_t connect_us);
+/* Record set up for a descriptor accept returned, peer sa. */
+void xr_conn_server_init(struct xr_conn *c, const struct sockaddr *sa);
+
+/* n > 0 bytes of iov (iovcnt buffers) went out / came in. */
+void xr_conn_sent(struct xr_conn *c, const struct iovec *iov, int iovcnt, size_t n);
+void xr_conn_received(struct xr_conn *c, const struct iovec *iov, int iovcnt,
+                      size_t n);
+/* Bytes the program sent that we could not see (sendfile). */
+void xr_conn_sent_opaque(struct xr_conn *c, size_t n);
+/* recv/read returned 0. */
+void xr_conn_eof(struct xr_conn *c);
+/* An I/O call failed with err (not EAGAIN/EINTR). */
+void xr_conn_error(struct xr_conn *c, int err);
+/* getsockopt(SO_ERROR) reported err (0: connected). */
+void xr_conn_so_error(struct xr_conn *c, int err);
+
+/* The descriptor is closing: ends what is open. Never frees c. */
+void xr_conn_finish(struct xr_conn *c);
+/* After fork, in the child: lets go of copies without sending them. */
+void xr_conn_fork_child(struct xr_conn *c);
+
+/* Whether the record still needs its bytes (not passive). */
+static inline bool xr_conn_active(const struct xr_conn *c)
+{
+  return !c->passive;
+}
+
+#endif /* XR_NET_CONN_H */

@@ -1,0 +1,137 @@
+#include "xr_setup.h"
+
+#include "net_fail.h"
+
+#include "clock.h"
+#include "entity.h"
+#include "tracer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct xr_held {
+  bool set;
+  struct xr_connect_failure f;
+  int64_t end_us;
+  char name[256];
+  char addr[48];
+};
+
+/* One held failure per thread, in the thread's net memory. */
+static XR_TLS struct xr_held *xr_theld;
+
+static const struct {
+  int err;
+  const char *name, *text;
+} xr_errnos[] = {
+    {ECONNREFUSED, "ECONNREFUSED", "Connection refused"},
+    {ETIMEDOUT, "ETIMEDOUT", "Connection timed out"},
+    {EHOSTUNREACH, "EHOSTUNREACH", "No route to host"},
+    {ENETUNREACH, "ENETUNREACH", "Network is unreachable"},
+    {ECONNRESET, "ECONNRESET", "Connection reset by peer"},
+    {ECONNABORTED, "ECONNABORTED", "Software caused connection abort"},
+    {EPIPE, "EPIPE", "Broken pipe"},
+    {EADDRNOTAVAIL, "EADDRNOTAVAIL", "Cannot assign requested address"},
+    {EACCES, "EACCES", "Permission denied"},
+    {EPERM, "EPERM", "Operation not permitted"},
+    {ENETDOWN, "ENETDOWN", "Network is down"},
+    {EHOSTDOWN, "EHOSTDOWN", "Host is down"},
+    {ENOTCONN, "ENOTCONN", "Transport endpoint is not connected"},
+    {EAFNOSUPPORT, "EAFNOSUPPORT", "Address family not supported by protocol"},
+};
+
+const char *xr_errno_name(int err, char *buf, size_t len)
+{
+  size_t i;
+
+  for (i = 0; i < XR_ARRAY_SIZE(xr_errnos); i++)
+    if (xr_errnos[i].err == err)
+      return xr_errnos[i].name;
+  snprintf(buf, len, "errno %d", err);
+  return buf;
+}
+
+const char *xr_errno_text(int err)
+{
+  size_t i;
+
+  for (i = 0; i < XR_ARRAY_SIZE(xr_errnos); i++)
+    if (xr_errnos[i].err == err)
+      return xr_errnos[i].text;
+  return "connection failed";
+}
+
+static void xr_send_failure(const struct xr_connect_failure *f, int64_t end_us)
+{
+  struct xr_span sp;
+  char type[24], msg[128];
+  const char *name = f->name && *f->name ? f->name : f->addr;
+
+  if (xr_span_begin(&sp) < 0)
+    return;
+  if (sp.sub) {
+    snprintf(msg, sizeof(msg), "connect to %s:%u: %s", f->addr, f->port,
+             xr_errno_text(f->err));
+    xr_entity_set_name(sp.sub, name);
+    sp.sub->ns = "remote";
+    sp.sub->start_us = f->start_us;
+    sp.sub->end_us = end_us;
+    if (xr_entity_add_exception(sp.sub, xr_errno_name(f->err, type, sizeof(type)),
+                                msg, true) < 0) {
+      xr_span_discard(&sp);
+      return;
+    }
+  }
+  xr_span_end(&sp);
+}
+
+void xr_net_fail_flush(void)
+{
+  struct xr_held *h = xr_theld;
+
+  if (h && h->set) {
+    h->set = false;
+    xr_send_failure(&h->f, h->end_us);
+  }
+}
+
+void xr_net_connect_attempt(const struct xr_name_hit *hit)
+{
+  struct xr_held *h = xr_theld;
+
+  if (!h || !h->set)
+    return;
+  if (hit->list_id && hit->list_id == h->f.hit.list_id &&
+      hit->index > h->f.hit.index) {
+    h->set = false; /* the program went on to the next address */
+    return;
+  }
+  xr_net_fail_flush();
+}
+
+void xr_net_connect_failed(const struct xr_connect_failure *f)
+{
+  struct xr_held *h;
+  int64_t now = xr_now_us();
+
+  xr_net_fail_flush();
+  if (!f->hit.list_id || f->hit.index + 1 >= f->hit.count) {
+    xr_send_failure(f, now);
+    return;
+  }
+  if (!xr_theld)
+    xr_theld = xr_names_aux(sizeof(*xr_theld));
+  if (!(h = xr_theld)) {
+    xr_send_failure(f, now);
+    return;
+  }
+  h->f = *f;
+  snprintf(h->name, sizeof(h->name), "%s", f->name ? f->name : "");
+  snprintf(h->addr, sizeof(h->addr), "%s", f->addr);
+  h->f.name = h->name;
+  h->f.addr = h->addr;
+  h->end_us = now;
+  h->set = true;
+}
