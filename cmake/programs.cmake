@@ -11,6 +11,8 @@
 #   pq_example       examples/pq_example.c                  (links libpq)
 #   mysql_example    examples/mysql_example.c               (links libmariadb)
 #   bench_sql        tests/bench/bench_sql.c                (links libpq, libmariadb)
+#   net_client       examples/net_client.c                  (links only libc)
+#   net_server       examples/net_server.c                  (links only libc + Threads)
 include_guard(GLOBAL)
 
 if(NOT DEFINED XR_SOURCE_DIR)
@@ -94,3 +96,23 @@ set_target_properties(bench_httpd PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMA
 add_executable(bench_sql "${XR_SOURCE_DIR}/tests/bench/bench_sql.c")
 target_link_libraries(bench_sql PRIVATE PkgConfig::XR_EX_LIBPQ PkgConfig::XR_EX_MARIADB)
 set_target_properties(bench_sql PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
+
+# The sockets benchmark's driver (1-byte ping-pong on a pipe, AF_UNIX and TCP
+# loopback pairs) and its UDP sink: an ordinary program, no library link.
+add_executable(bench_pingpong "${XR_SOURCE_DIR}/tests/bench/bench_pingpong.c")
+find_package(Threads REQUIRED)
+target_link_libraries(bench_pingpong PRIVATE Threads::Threads)
+set_target_properties(bench_pingpong PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
+
+# A hand-written HTTP/1.1 client on plain sockets (send/recv, writev/readv,
+# sendmsg/recvmsg, non-blocking connect) for the sockets layer's tests: libc only.
+add_executable(net_client "${XR_SOURCE_DIR}/examples/net_client.c")
+set_target_properties(net_client PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
+
+# A thread-per-connection (or --fork: process-per-connection) HTTP/1.1 server on
+# plain sockets, whose /call makes a plain-socket GET: the sockets layer's
+# server-side tests.  libc + Threads only.
+add_executable(net_server "${XR_SOURCE_DIR}/examples/net_server.c")
+find_package(Threads REQUIRED)
+target_link_libraries(net_server PRIVATE Threads::Threads)
+set_target_properties(net_server PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")

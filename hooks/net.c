@@ -28,7 +28,7 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 
 XR_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-  return xr_net_connect(fd, sa, len);
+  return xr_net_connect(fd, sa, len, __builtin_return_address(0));
 }
 
 XR_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)

@@ -13,6 +13,7 @@
 #include "../src/tracer.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <linux/close_range.h>
 #include <netinet/in.h>
@@ -123,29 +124,60 @@ static void xr_report_connect_failure(const struct sockaddr *sa, int err,
   xr_net_connect_failed(&f);
 }
 
-int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len)
+/* Whether the code at ra belongs to a client library whose calls the
+ * library-level hooks trace: libcurl drives its transfers from functions
+ * we do not hook (curl_multi_perform, curl_multi_socket_action), so the
+ * depth guard alone would let its sockets be traced twice. dladdr does not
+ * allocate (preload-craft.md E7). */
+static bool xr_library_connect(const void *ra)
+{
+  static const struct {
+    const char *prefix;
+    unsigned family;
+  } libs[] = {
+      {"libcurl", XR_HOOK_CURL},
+      {"libpq.so", XR_HOOK_PQ},
+      {"libmariadb", XR_HOOK_MYSQL},
+      {"libmysqlclient", XR_HOOK_MYSQL},
+  };
+  Dl_info info;
+  const char *base;
+  size_t i;
+
+  if (!ra || !dladdr(ra, &info) || !info.dli_fname)
+    return false;
+  base = strrchr(info.dli_fname, '/');
+  base = base ? base + 1 : info.dli_fname;
+  for (i = 0; i < XR_ARRAY_SIZE(libs); i++)
+    if (strncmp(base, libs[i].prefix, strlen(libs[i].prefix)) == 0)
+      return (xr_hooks_enabled & libs[i].family) != 0;
+  return false;
+}
+
+int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len, const void *ra)
 {
   bool candidate;
   int64_t start = 0;
-  int r, err;
+  int r, err, saved = errno;
 
   /* A record left by a close we did not see (fclose) must not describe
    * the new connection. */
   if (XR_UNLIKELY(xr_fd_watched(fd)) && xr_net_ok())
     xr_fd_detach(fd);
-  candidate = xr_depth == 0 && xr_ready(XR_HOOK_NET) && xr_client_candidate(fd, sa, len);
+  candidate = xr_depth == 0 && xr_ready(XR_HOOK_NET) &&
+              xr_client_candidate(fd, sa, len) && !xr_library_connect(ra);
   if (candidate) {
     struct xr_name_hit hit;
     char name[8];
-    int saved = errno;
 
     xr_depth++;
     (void)xr_names_find(sa, name, sizeof(name), &hit);
     xr_net_connect_attempt(&hit);
     xr_depth--;
-    errno = saved;
     start = xr_now_us();
   }
+  /* The real call sees (and on success leaves) the caller's errno. */
+  errno = saved;
   r = xr_libc.connect(fd, sa, len);
   if (!candidate)
     return r;

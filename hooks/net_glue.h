@@ -17,8 +17,10 @@
 #include <sys/uio.h>
 
 /* Makes the real connect (the only hook whose real call is made here:
- * the failure's timing and name need the call itself). */
-int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len);
+ * the failure's timing and name need the call itself). ra: the caller's
+ * return address; connections libcurl, libpq or the MySQL client library
+ * make are theirs to trace, whichever of their functions makes them. */
+int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len, const void *ra);
 void xr_net_accepted(int fd, const struct sockaddr *sa, const socklen_t *len);
 void xr_net_out(int fd, const struct iovec *iov, int cnt, ssize_t n);
 void xr_net_out_opaque(int fd, ssize_t n);

@@ -989,3 +989,170 @@ def verify_sampling_mix(res, program, url_prefix, n_requests, label="sampling"):
     sub.__dict__.update(res.__dict__)
     sub.requests = sampled
     verify_transfers(sub, program, url_prefix, label=label)
+
+
+# ---------------------------------------------------------------------------------------------
+# server programs under the preload
+# ---------------------------------------------------------------------------------------------
+class PreloadedServer:
+    """A long-running server program started under LD_PRELOAD, with a collector of its own.
+
+        srv = H.PreloadedServer(S, [prog, "--port", "0"])          # waits for "PORT <n>"
+        mark = srv.mark()
+        ... send requests to srv.url("/path") ...
+        docs = srv.wait_docs(3, since=mark)                       # documents after the mark
+        rc = srv.stop()                                           # SIGTERM, exit status
+
+    ready:    a regex searched in each stdout line until it matches; its group 1 is the port
+              (default "PORT <n>"; `python3 -m http.server` needs PYTHONUNBUFFERED=1 in env).
+    env:      extra variables (value None removes one), applied after the preload variables.
+    sampling: XRAY_AUTO_SAMPLING value, None to leave it unset.
+    preload:  False runs the server without the library (and without a collector).
+    The process runs in a session of its own (a forking server's children are killed with it
+    if SIGTERM does not end them); stdout after the ready line is kept (stdout()), stderr goes
+    to a file (stderr()).  Stopped by Session.close() too."""
+
+    def __init__(self, session, cmd, ready=r"^PORT (\d+)$", env=None, preload=True,
+                 sampling="all", timeout=15.0, cwd=None):
+        import threading
+        self.session = session
+        self.cmd = list(cmd)
+        self.collector = session.start_collector() if preload else None
+        n = len(session.procs)
+        self.err_path = session.path("server-%d.stderr" % n)
+        e = session.base_env()
+        if preload:
+            e["LD_PRELOAD"] = session.lib
+            e["AWS_XRAY_DAEMON_ADDRESS"] = self.collector.address
+            if sampling is not None:
+                e["XRAY_AUTO_SAMPLING"] = sampling
+        for k, v in (env or {}).items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
+        self.returncode = None
+        self._out = []
+        self._drain = None
+        self._errf = open(self.err_path, "wb")
+        self.t0 = time.time()
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self._errf, env=e, cwd=cwd or session.tmp,
+                                     start_new_session=True, preexec_fn=_die_with_parent)
+        session.procs.append(self)
+        pat = re.compile(ready)
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        pending = b""
+        self.port = None
+        while self.port is None:
+            if b"\n" not in pending:
+                r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+                data = os.read(fd, 4096) if r else b""
+                if not data:
+                    self._out.append(pending)
+                    self.stop()
+                    raise HarnessError("%s did not print a line matching %r (exit %s); "
+                                       "stdout: %r; stderr: %s"
+                                       % (self.cmd[0], ready, self.returncode, self.stdout(),
+                                          self.stderr()[-2000:]))
+                pending += data
+                continue
+            line, pending = pending.split(b"\n", 1)
+            self._out.append(line + b"\n")
+            m = pat.search(line.decode("utf-8", "replace").rstrip("\r"))
+            if m:
+                self.port = int(m.group(1))
+        self._out.append(pending)
+        self.base = "http://127.0.0.1:%d" % self.port
+        self._drain = threading.Thread(target=self._read_rest, args=(fd,), daemon=True)
+        self._drain.start()
+
+    def _read_rest(self, fd):
+        try:
+            while True:
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                self._out.append(data)
+        except (OSError, ValueError):
+            pass
+
+    def url(self, path="/"):
+        return self.base + path
+
+    def stdout(self):
+        return b"".join(self._out).decode("utf-8", "replace")
+
+    def stderr(self):
+        return _read(self.err_path)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def mark(self):
+        """The collector's line count now: pass it as `since` to docs()/wait_docs()."""
+        return self.collector.lines() if self.collector else 0
+
+    def docs(self, since=0):
+        """Documents that arrived after line `since`; an invalid line is a failed check."""
+        if self.collector is None:
+            return []
+        text = _read(self.collector.jsonl)
+        text = text[:text.rfind("\n") + 1]  # complete lines only
+        lines = [ln for ln in text.split("\n")[since:] if ln.strip()]
+        docs = []
+        for line in lines:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            d = None if (isinstance(obj, dict) and "invalid" in obj) else _as_document(obj)
+            if check(d is not None, "collector JSONL line is not a valid document "
+                     "(invalid datagram?)", line):
+                docs.append(d)
+        return docs
+
+    def wait_docs(self, n, since=0, timeout=None, grace=0.3):
+        """Waits until n documents arrived after `since` (at most `timeout`, default the
+        session's doc_timeout), then `grace` seconds more for extra (duplicate) ones; returns
+        the documents after `since`."""
+        if self.collector is not None:
+            got = wait_lines(self.collector.jsonl, since + n,
+                             self.session.doc_timeout if timeout is None else timeout)
+            if got < since + n and self.session.doc_timeout > 1.0:
+                print("note: %d of %d documents arrived; waiting at most 1 s from now on"
+                      % (got - since, n))
+                self.session.doc_timeout = 1.0
+            time.sleep(grace)
+        return self.docs(since)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Signals the server (default SIGTERM) and waits; SIGKILLs its process group after
+        `timeout`.  Returns the exit status (negative: killed by that signal)."""
+        if self.returncode is None:
+            p = self.proc
+            if p.poll() is None:
+                try:
+                    p.send_signal(sig)
+                except ProcessLookupError:
+                    pass
+                try:
+                    p.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # leftovers (children of a forking server)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.returncode = p.wait()
+            if self._drain is not None:
+                self._drain.join(2.0)
+            try:
+                p.stdout.close()
+            except OSError:
+                pass
+            self._errf.close()
+        if self.collector is not None:
+            self.collector.stop()
+        return self.returncode
