@@ -351,13 +351,15 @@ static void xr_feed(struct xr_conn *c, struct xr_hp *p, xr_on_event on,
     enum xr_hp_event ev;
 
     n -= len;
+    /* Until the parser has used every byte and has nothing waiting (a
+     * bodiless message's DONE comes from a 0-byte call after its HEAD). */
     do {
       size_t k = xr_hp_feed(p, buf, len, &ev);
       buf += k;
       len -= k;
       if (ev != XR_HP_EV_NONE)
         on(c, ev);
-    } while ((len > 0 || ev == XR_HP_EV_HEAD) && !c->passive);
+    } while (ev != XR_HP_EV_NONE && ev != XR_HP_EV_ERROR && !c->passive);
   }
 }
 
