@@ -24,7 +24,21 @@ ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
                        struct sockaddr *sa, socklen_t *salen);
 
-#define XR_IOV1(name, b, l) struct iovec name = {(void *)(uintptr_t)(b), (l)}
+/* The followed-descriptor paths live out of line, so that the hooks'
+ * common path keeps no stack frame of its own (no iovec, no canary). */
+__attribute__((noinline, cold)) static void xr_out1(int fd, const void *buf, size_t len,
+                                                    ssize_t n)
+{
+  struct iovec iov = {(void *)(uintptr_t)buf, len};
+  xr_net_out(fd, &iov, 1, n);
+}
+
+__attribute__((noinline, cold)) static void xr_in1(int fd, const void *buf, size_t len,
+                                                   ssize_t n, int flags)
+{
+  struct iovec iov = {(void *)(uintptr_t)buf, len};
+  xr_net_in(fd, &iov, 1, n, flags);
+}
 
 XR_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
@@ -52,10 +66,8 @@ XR_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 XR_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
   ssize_t n = xr_libc.send(fd, buf, len, flags);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) {
-    XR_IOV1(iov, buf, len);
-    xr_net_out(fd, &iov, 1, n);
-  }
+  if (XR_UNLIKELY(xr_fd_watched(fd))) 
+    xr_out1(fd, buf, len, n);
   return n;
 }
 
@@ -63,10 +75,8 @@ XR_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                          const struct sockaddr *sa, socklen_t salen)
 {
   ssize_t n = xr_libc.sendto(fd, buf, len, flags, sa, salen);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) {
-    XR_IOV1(iov, buf, len);
-    xr_net_out(fd, &iov, 1, n);
-  }
+  if (XR_UNLIKELY(xr_fd_watched(fd))) 
+    xr_out1(fd, buf, len, n);
   return n;
 }
 
@@ -81,10 +91,8 @@ XR_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 XR_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
   ssize_t n = xr_libc.write(fd, buf, len);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) {
-    XR_IOV1(iov, buf, len);
-    xr_net_out(fd, &iov, 1, n);
-  }
+  if (XR_UNLIKELY(xr_fd_watched(fd))) 
+    xr_out1(fd, buf, len, n);
   return n;
 }
 
@@ -120,10 +128,8 @@ XR_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 XR_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
   ssize_t n = xr_libc.recv(fd, buf, len, flags);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) {
-    XR_IOV1(iov, buf, len);
-    xr_net_in(fd, &iov, 1, n, flags);
-  }
+  if (XR_UNLIKELY(xr_fd_watched(fd))) 
+    xr_in1(fd, buf, len, n, flags);
   return n;
 }
 
@@ -131,10 +137,8 @@ XR_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
                            struct sockaddr *sa, socklen_t *salen)
 {
   ssize_t n = xr_libc.recvfrom(fd, buf, len, flags, sa, salen);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) {
-    XR_IOV1(iov, buf, len);
-    xr_net_in(fd, &iov, 1, n, flags);
-  }
+  if (XR_UNLIKELY(xr_fd_watched(fd))) 
+    xr_in1(fd, buf, len, n, flags);
   return n;
 }
 
@@ -149,10 +153,8 @@ XR_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 XR_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
   ssize_t n = xr_libc.read(fd, buf, len);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) {
-    XR_IOV1(iov, buf, len);
-    xr_net_in(fd, &iov, 1, n, 0);
-  }
+  if (XR_UNLIKELY(xr_fd_watched(fd))) 
+    xr_in1(fd, buf, len, n, 0);
   return n;
 }
 
@@ -168,20 +170,16 @@ XR_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 XR_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
   ssize_t n = xr_libc.read_chk(fd, buf, len, buflen);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) {
-    XR_IOV1(iov, buf, len);
-    xr_net_in(fd, &iov, 1, n, 0);
-  }
+  if (XR_UNLIKELY(xr_fd_watched(fd))) 
+    xr_in1(fd, buf, len, n, 0);
   return n;
 }
 
 XR_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
   ssize_t n = xr_libc.recv_chk(fd, buf, len, buflen, flags);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) {
-    XR_IOV1(iov, buf, len);
-    xr_net_in(fd, &iov, 1, n, flags);
-  }
+  if (XR_UNLIKELY(xr_fd_watched(fd))) 
+    xr_in1(fd, buf, len, n, flags);
   return n;
 }
 
@@ -189,10 +187,8 @@ XR_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
                                  int flags, struct sockaddr *sa, socklen_t *salen)
 {
   ssize_t n = xr_libc.recvfrom_chk(fd, buf, len, buflen, flags, sa, salen);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) {
-    XR_IOV1(iov, buf, len);
-    xr_net_in(fd, &iov, 1, n, flags);
-  }
+  if (XR_UNLIKELY(xr_fd_watched(fd))) 
+    xr_in1(fd, buf, len, n, flags);
   return n;
 }
 
