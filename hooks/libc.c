@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -112,6 +113,22 @@ static int xr_sys_close_range(unsigned first, unsigned last, int flags)
 #endif
 }
 
+static int xr_sys_dup(int old)
+{
+  return (int)syscall(SYS_dup, old);
+}
+
+static int xr_sys_fcntl(int fd, int cmd, ...)
+{
+  va_list ap;
+  void *arg;
+
+  va_start(ap, cmd);
+  arg = va_arg(ap, void *);
+  va_end(ap);
+  return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
 static int xr_sys_dup3(int old, int new, int flags)
 {
   return (int)syscall(SYS_dup3, old, new, flags);
@@ -154,8 +171,11 @@ struct xr_libc xr_libc = {
     .recvfrom_chk = xr_sys_recvfrom_chk,
     .close = xr_sys_close,
     .close_range = xr_sys_close_range,
+    .dup = xr_sys_dup,
     .dup2 = xr_sys_dup2,
     .dup3 = xr_sys_dup3,
+    .fcntl = xr_sys_fcntl,
+    .fcntl64 = xr_sys_fcntl,
     .getsockopt = xr_sys_getsockopt,
     .sendfile = xr_sys_sendfile,
     .getaddrinfo = NULL,
@@ -189,8 +209,11 @@ void xr_libc_init(void)
   XR_LOOKUP(recvfrom_chk, "__recvfrom_chk");
   XR_LOOKUP(close, "close");
   XR_LOOKUP(close_range, "close_range");
+  XR_LOOKUP(dup, "dup");
   XR_LOOKUP(dup2, "dup2");
   XR_LOOKUP(dup3, "dup3");
+  XR_LOOKUP(fcntl, "fcntl");
+  XR_LOOKUP(fcntl64, "fcntl64");
   XR_LOOKUP(getsockopt, "getsockopt");
   XR_LOOKUP(sendfile, "sendfile");
   XR_LOOKUP(getaddrinfo, "getaddrinfo");

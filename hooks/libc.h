@@ -38,8 +38,11 @@ struct xr_libc {
                           socklen_t *);
   int (*close)(int);
   int (*close_range)(unsigned, unsigned, int);
+  int (*dup)(int);
   int (*dup2)(int, int);
   int (*dup3)(int, int, int);
+  int (*fcntl)(int, int, ...);
+  int (*fcntl64)(int, int, ...);
   int (*getsockopt)(int, int, int, void *, socklen_t *);
   ssize_t (*sendfile)(int, int, off_t *, size_t);
   int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,

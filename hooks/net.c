@@ -15,10 +15,14 @@
 
 #include "../src/net_fd.h"
 
+#include <fcntl.h>
+#include <stdarg.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
-/* glibc's _FORTIFY_SOURCE entry points have no public prototypes. */
+/* glibc's _FORTIFY_SOURCE entry points, and fcntl64 (glibc 2.28), have
+ * no public prototypes here. */
+int fcntl64(int fd, int cmd, ...);
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
@@ -201,18 +205,70 @@ XR_EXPORT int close(int fd)
   return xr_libc.close(fd);
 }
 
+/* ---- descriptors copied (the socket lives on under another number) --- */
+
+XR_EXPORT int dup(int old)
+{
+  int r = xr_libc.dup(old);
+  if (XR_UNLIKELY(xr_fd_watched(old)))
+    xr_net_dup(old, r);
+  return r;
+}
+
 XR_EXPORT int dup2(int old, int new)
 {
+  int r;
+
   if (XR_UNLIKELY(xr_fd_watched(new)) && old != new)
     xr_net_closing(new);
-  return xr_libc.dup2(old, new);
+  r = xr_libc.dup2(old, new);
+  if (XR_UNLIKELY(xr_fd_watched(old)) && old != new)
+    xr_net_dup(old, r);
+  return r;
 }
 
 XR_EXPORT int dup3(int old, int new, int flags)
 {
+  int r;
+
   if (XR_UNLIKELY(xr_fd_watched(new)) && old != new)
     xr_net_closing(new);
-  return xr_libc.dup3(old, new, flags);
+  r = xr_libc.dup3(old, new, flags);
+  if (XR_UNLIKELY(xr_fd_watched(old)))
+    xr_net_dup(old, r);
+  return r;
+}
+
+/* fcntl's third argument is an int or a pointer, or absent, depending on
+ * cmd; glibc itself forwards it as one void * (LP64 passes both alike). */
+static int xr_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+  int r = real(fd, cmd, arg);
+  if (XR_UNLIKELY(xr_fd_watched(fd)) && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+    xr_net_dup(fd, r);
+  return r;
+}
+
+XR_EXPORT int fcntl(int fd, int cmd, ...)
+{
+  va_list ap;
+  void *arg;
+
+  va_start(ap, cmd);
+  arg = va_arg(ap, void *);
+  va_end(ap);
+  return xr_fcntl(xr_libc.fcntl, fd, cmd, arg);
+}
+
+XR_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+  va_list ap;
+  void *arg;
+
+  va_start(ap, cmd);
+  arg = va_arg(ap, void *);
+  va_end(ap);
+  return xr_fcntl(xr_libc.fcntl64, fd, cmd, arg);
 }
 
 XR_EXPORT int close_range(unsigned first, unsigned last, int flags)

@@ -59,12 +59,23 @@ static bool xr_connect_errno(int err)
 }
 
 /* Lets go of a record: a passive one gives its slot back. */
-static void xr_net_leave(struct xr_conn *c)
+static void xr_net_leave(struct xr_conn *c, int fd)
 {
   if (c->passive)
-    xr_fd_release(c);
+    xr_fd_release(c, fd);
   else
     xr_fd_leave(c);
+}
+
+/* A record reached through fd: the descriptor the program uses now (the
+ * one it was created for may be closed, the socket living on as a dup). */
+static struct xr_conn *xr_net_enter(int fd)
+{
+  struct xr_conn *c = xr_fd_enter(fd);
+
+  if (c)
+    c->fd = fd;
+  return c;
 }
 
 static bool xr_inet(const struct sockaddr *sa, socklen_t len)
@@ -235,7 +246,7 @@ void xr_net_out(int fd, const struct iovec *iov, int cnt, ssize_t n)
 
   if (n == 0 || (n < 0 && !xr_conn_errno(err)) || !xr_net_ok())
     goto out;
-  if (!(c = xr_fd_enter(fd)))
+  if (!(c = xr_net_enter(fd)))
     goto out;
   xr_depth++;
   if (n > 0)
@@ -243,7 +254,7 @@ void xr_net_out(int fd, const struct iovec *iov, int cnt, ssize_t n)
   else
     xr_conn_error(c, err);
   xr_depth--;
-  xr_net_leave(c);
+  xr_net_leave(c, fd);
 out:
   errno = err;
 }
@@ -253,12 +264,12 @@ void xr_net_out_opaque(int fd, ssize_t n)
   int err = errno;
   struct xr_conn *c;
 
-  if (n <= 0 || !xr_net_ok() || !(c = xr_fd_enter(fd)))
+  if (n <= 0 || !xr_net_ok() || !(c = xr_net_enter(fd)))
     goto out;
   xr_depth++;
   xr_conn_sent_opaque(c, (size_t)n);
   xr_depth--;
-  xr_net_leave(c);
+  xr_net_leave(c, fd);
 out:
   errno = err;
 }
@@ -277,7 +288,7 @@ void xr_net_in(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
     asked += iov[i].iov_len;
   if (n == 0 && asked == 0) /* read(fd, buf, 0) is not an end of stream */
     goto out;
-  if (!(c = xr_fd_enter(fd)))
+  if (!(c = xr_net_enter(fd)))
     goto out;
   xr_depth++;
   if (n > 0)
@@ -287,7 +298,7 @@ void xr_net_in(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
   else
     xr_conn_error(c, err);
   xr_depth--;
-  xr_net_leave(c);
+  xr_net_leave(c, fd);
 out:
   errno = err;
 }
@@ -302,6 +313,18 @@ void xr_net_closing(int fd)
     return;
   xr_depth++;
   xr_fd_detach(fd);
+  xr_depth--;
+  errno = err;
+}
+
+void xr_net_dup(int old, int new)
+{
+  int err = errno;
+
+  if (new < 0 || (pid_t)syscall(SYS_getpid) != xr_net_pid)
+    return;
+  xr_depth++;
+  xr_fd_dup(old, new);
   xr_depth--;
   errno = err;
 }
@@ -328,12 +351,12 @@ void xr_net_sockopt(int fd, int level, int name, const void *val, const socklen_
   memcpy(&so_error, val, sizeof(so_error));
   if (so_error != 0 && !xr_connect_errno(so_error))
     goto out;
-  if (!(c = xr_fd_enter(fd)))
+  if (!(c = xr_net_enter(fd)))
     goto out;
   xr_depth++;
   xr_conn_so_error(c, so_error);
   xr_depth--;
-  xr_net_leave(c);
+  xr_net_leave(c, fd);
 out:
   errno = err;
 }

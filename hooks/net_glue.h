@@ -26,6 +26,8 @@ void xr_net_out(int fd, const struct iovec *iov, int cnt, ssize_t n);
 void xr_net_out_opaque(int fd, ssize_t n);
 void xr_net_in(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags);
 void xr_net_closing(int fd);
+/* new (>= 0) was made a copy of the followed descriptor old. */
+void xr_net_dup(int old, int new);
 void xr_net_closing_range(unsigned first, unsigned last, int flags);
 void xr_net_sockopt(int fd, int level, int name, const void *val, const socklen_t *len);
 void xr_net_resolved(const char *node, const struct addrinfo *res);

@@ -45,8 +45,9 @@ struct xr_conn {
   /* net_fd.c's */
   atomic_uint lock;
   _Atomic uint32_t gen;
-  _Atomic uint32_t closing;      /* gen of a close that found it busy */
+  _Atomic uint32_t closing;      /* gen of a last close that found it busy */
   atomic_uint used;
+  atomic_uint nfds;              /* table entries naming it (dup) */
   int fd;
 
   /* net_conn.c's */

@@ -76,7 +76,9 @@ static struct xr_conn *xr_lock_entry(uint64_t e)
   return c;
 }
 
-/* Ends the record an entry names: now if free, else by its holder. */
+/* Drops the reference an entry taken out of the table held (an entry in
+ * the table always holds one, so the record is live). The last one ends
+ * the record: now if it is free, else by its holder when it lets go. */
 static void xr_close_entry(uint64_t e)
 {
   struct xr_conn *pool = atomic_load_explicit(&xr_pool, memory_order_acquire);
@@ -86,6 +88,8 @@ static void xr_close_entry(uint64_t e)
   if (!pool || idx == 0 || idx > XR_CONN_MAX)
     return;
   c = &pool[idx - 1];
+  if (atomic_fetch_sub(&c->nfds, 1) != 1)
+    return; /* another descriptor still names the connection */
   /* Announce first, then try: either the holder sees the announcement
    * when it lets go, or this try succeeds (both are seq_cst). */
   atomic_store(&c->closing, (uint32_t)(e >> 32));
@@ -125,6 +129,7 @@ claimed:
   memset((char *)c + offsetof(struct xr_conn, fd), 0,
          sizeof(*c) - offsetof(struct xr_conn, fd));
   c->fd = fd;
+  atomic_store(&c->nfds, 1);
   old = atomic_exchange(&xr_fdtab[fd], xr_entry(pool, c));
   if (old)
     xr_close_entry(old);
@@ -154,17 +159,43 @@ void xr_fd_leave(struct xr_conn *c)
   }
 }
 
-void xr_fd_release(struct xr_conn *c)
+void xr_fd_release(struct xr_conn *c, int fd)
 {
   struct xr_conn *pool = atomic_load(&xr_pool);
   uint64_t mine = xr_entry(pool, c);
 
-  /* Whoever takes the entry out of the table owns the teardown: when a
-   * close already took it, it finishes c once this holder lets go. */
-  if (atomic_compare_exchange_strong(&xr_fdtab[c->fd], &mine, 0))
+  /* Whoever takes an entry out of the table drops its reference: when a
+   * close already took it, that close does. The last reference frees. */
+  if ((unsigned)fd < XR_FD_MAX &&
+      atomic_compare_exchange_strong(&xr_fdtab[fd], &mine, 0) &&
+      atomic_fetch_sub(&c->nfds, 1) == 1)
     xr_free_locked(c);
   else
     xr_fd_leave(c);
+}
+
+void xr_fd_dup(int old, int new)
+{
+  struct xr_conn *c;
+  uint64_t e, prev;
+  unsigned n;
+
+  if ((unsigned)new >= XR_FD_MAX || old == new || !(c = xr_fd_enter(old)))
+    return;
+  e = atomic_load(&xr_fdtab[old]);
+  /* A reference only while the connection has one: once its last close
+   * dropped it to zero, the record is ending and new must not name it. */
+  n = atomic_load(&c->nfds);
+  do {
+    if (n == 0 || xr_entry(atomic_load(&xr_pool), c) != e) {
+      xr_fd_leave(c);
+      return;
+    }
+  } while (!atomic_compare_exchange_weak(&c->nfds, &n, n + 1));
+  prev = atomic_exchange(&xr_fdtab[new], e);
+  xr_fd_leave(c);
+  if (prev)
+    xr_close_entry(prev);
 }
 
 void xr_fd_detach(int fd)

@@ -5,6 +5,8 @@
  * allocation, no system call. Descriptors at or above XR_FD_MAX, and
  * connections beyond XR_CONN_MAX at once, are not followed (counted).
  *
+ * A record is named by as many table entries as the program has
+ * descriptors for the socket (dup), and ends with the last of them.
  * Records live in a pool that is never unmapped, so a pointer a hook took
  * from the table stays valid memory even when another thread closes the
  * descriptor meanwhile: each record carries a generation that the table
@@ -49,9 +51,14 @@ struct xr_conn *xr_fd_attach(int fd);
 struct xr_conn *xr_fd_enter(int fd);
 /* Unlocks; finishes and frees the record when a close came meanwhile. */
 void xr_fd_leave(struct xr_conn *c);
-/* Stops following c's descriptor and frees c, which the caller holds and
- * must not touch again (a passive connection gives its record back). */
-void xr_fd_release(struct xr_conn *c);
+/* Stops following descriptor fd, through which the caller entered c,
+ * and lets go of c, which the caller must not touch again (a passive
+ * connection gives its record back once no descriptor names it). */
+void xr_fd_release(struct xr_conn *c, int fd);
+
+/* new now names old's connection too (dup, dup2, dup3, F_DUPFD): both
+ * are followed until both are closed. Skipped when old's record is busy. */
+void xr_fd_dup(int old, int new);
 
 /* fd is being closed (close, dup2 onto it, close_range): stops following
  * it and finishes its record, now or when its holder lets go. */
