@@ -365,7 +365,7 @@ void xr_net_resolved(const char *node, const struct addrinfo *res)
 {
   int err = errno;
 
-  if (!node || xr_depth != 0 || !xr_ready(XR_HOOK_NET))
+  if (xr_depth != 0 || !xr_ready(XR_HOOK_NET))
     return;
   xr_depth++;
   xr_net_fail_flush();

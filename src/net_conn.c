@@ -3,6 +3,7 @@
 #include "net_conn.h"
 
 #include "clock.h"
+#include "log.h"
 #include "entity.h"
 #include "http_call.h"
 #include "net_fail.h"
@@ -10,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,11 +86,82 @@ static void xr_request_url(const struct xr_conn *c, const struct xr_hp_request *
 
 /* ---- the exchange queue -------------------------------------------- */
 
+static atomic_ullong xr_overflow_count;
+
+unsigned long long xr_conn_overflows(void)
+{
+  return atomic_load(&xr_overflow_count);
+}
+
+/* Not HTTP, or no longer followable: end what is open, ignore the rest. */
+static void xr_go_passive(struct xr_conn *c);
+
+/* Queues a request: a traced exchange, or NULL when it only joins the
+ * untraced overflow (or the connection turned passive). */
+static struct xr_exchange *xr_push(struct xr_conn *c, const char *method)
+{
+  bool head = strcmp(method, "HEAD") == 0, connect = strcmp(method, "CONNECT") == 0;
+  struct xr_exchange *x;
+
+  if (!c->novf && c->nq < XR_CONN_PIPELINE) {
+    x = &c->q[c->nq++];
+    memset(x, 0, sizeof(*x));
+    x->is_head = head;
+    x->is_connect = connect;
+    return x;
+  }
+  if (c->novf == XR_CONN_OVERFLOW) {
+    xr_go_passive(c);
+    return NULL;
+  }
+  if (atomic_fetch_add(&xr_overflow_count, 1) == 0)
+    xr_info("more than %d HTTP requests in flight on one connection: the "
+            "others are not traced (counted)", XR_CONN_PIPELINE);
+  c->ovf_head |= (uint64_t)head << c->novf;
+  c->ovf_connect |= (uint64_t)connect << c->novf;
+  c->novf++;
+  return NULL;
+}
+
+/* The oldest request in flight (what the response being read answers):
+ * false when there is none. */
+static bool xr_front(const struct xr_conn *c, bool *head, bool *connect)
+{
+  if (c->nq) {
+    *head = c->q[0].is_head;
+    *connect = c->q[0].is_connect;
+    return true;
+  }
+  *head = c->ovf_head & 1;
+  *connect = c->ovf_connect & 1;
+  return c->novf > 0;
+}
+
+static bool xr_front_answered(const struct xr_conn *c)
+{
+  return c->nq ? c->q[0].got_head : c->novf && c->ovf_got_head;
+}
+
+static void xr_front_got_head(struct xr_conn *c)
+{
+  if (c->nq)
+    c->q[0].got_head = true;
+  else if (c->novf)
+    c->ovf_got_head = true;
+}
+
+static void xr_pop_overflow(struct xr_conn *c)
+{
+  c->ovf_head >>= 1;
+  c->ovf_connect >>= 1;
+  c->novf--;
+  c->ovf_got_head = false;
+}
+
 static void xr_pop(struct xr_conn *c)
 {
   memmove(&c->q[0], &c->q[1], sizeof(c->q[0]) * (c->nq - 1));
   c->nq--;
-  memset(&c->q[c->nq], 0, sizeof(c->q[0]));
 }
 
 /* Response fields of the message in progress on p, when its head was
@@ -127,24 +200,39 @@ static void xr_end_oldest(struct xr_conn *c, const struct xr_hp *resp, bool comp
   xr_pop(c);
 }
 
+/* Ends the oldest request in flight, traced or not. */
+static void xr_end_front(struct xr_conn *c, const struct xr_hp *resp, bool complete,
+                         const char *fault, const char *message, bool remote)
+{
+  if (c->nq)
+    xr_end_oldest(c, resp, complete, fault, message, remote);
+  else if (c->novf)
+    xr_pop_overflow(c);
+}
+
 /* Ends everything in flight: the oldest with its response as far as it
- * was seen, the others with no response at all. */
+ * was seen, the others with no response at all. fault applies to each,
+ * but to an answered one only when cut_short (the stream broke in its
+ * body, rather than the program letting go of it). */
 static void xr_end_all(struct xr_conn *c, const char *fault, const char *message,
-                       bool remote)
+                       bool remote, bool cut_short)
 {
   struct xr_hp *resp = c->role == XR_CONN_CLIENT ? &c->in : &c->out;
 
   while (c->nq) {
     bool answered = c->q[0].got_head;
-    xr_end_oldest(c, resp, false, answered ? NULL : fault, message, remote);
+    xr_end_oldest(c, resp, false, answered && !cut_short ? NULL : fault, message,
+                  remote);
   }
+  c->novf = 0;
+  c->ovf_head = c->ovf_connect = 0;
+  c->ovf_got_head = false;
 }
 
-/* Not HTTP, or no longer followable: end what is open, ignore the rest. */
 static void xr_go_passive(struct xr_conn *c)
 {
   c->passive = true;
-  xr_end_all(c, NULL, NULL, false);
+  xr_end_all(c, NULL, NULL, false, false);
 }
 
 /* ---- client side ----------------------------------------------------- */
@@ -157,16 +245,10 @@ static void xr_client_request(struct xr_conn *c)
   struct xr_http_call call;
 
   /* Keep-alive after a response the program did not read to its end. */
-  while (c->nq && c->q[0].got_head)
-    xr_end_oldest(c, &c->in, false, NULL, NULL, false);
-  if (c->nq == XR_CONN_PIPELINE) {
-    xr_go_passive(c);
+  while (xr_front_answered(c))
+    xr_end_front(c, &c->in, false, NULL, NULL, false);
+  if (!(x = xr_push(c, r->method)))
     return;
-  }
-  x = &c->q[c->nq++];
-  memset(x, 0, sizeof(*x));
-  x->is_head = strcmp(r->method, "HEAD") == 0;
-  x->is_connect = strcmp(r->method, "CONNECT") == 0;
   if (xr_span_begin(&x->span) < 0 || !x->span.sub)
     return; /* untraced, but still paired with its response */
   xr_request_url(c, r, c->name[0] ? c->name : c->addr, c->port, url, sizeof(url));
@@ -207,20 +289,14 @@ static void xr_client_in(struct xr_conn *c, enum xr_hp_event ev)
 {
   switch (ev) {
   case XR_HP_EV_BEGIN:
-    if (!c->nq) { /* a response to nothing we saw */
-      xr_go_passive(c);
-      return;
-    }
-    c->in.req_head = c->q[0].is_head;
-    c->in.req_connect = c->q[0].is_connect;
+    if (!xr_front(c, &c->in.req_head, &c->in.req_connect))
+      xr_go_passive(c); /* a response to nothing we saw */
     break;
   case XR_HP_EV_HEAD:
-    if (c->nq)
-      c->q[0].got_head = true;
+    xr_front_got_head(c);
     break;
   case XR_HP_EV_DONE:
-    if (c->nq)
-      xr_end_oldest(c, &c->in, true, NULL, NULL, false);
+    xr_end_front(c, &c->in, true, NULL, NULL, false);
     if (c->in.upgrade)
       xr_go_passive(c);
     break;
@@ -255,14 +331,8 @@ static void xr_server_request(struct xr_conn *c)
   uint16_t local_port = 0;
   size_t i;
 
-  if (c->nq == XR_CONN_PIPELINE) {
-    xr_go_passive(c);
+  if (!(x = xr_push(c, r->method)))
     return;
-  }
-  x = &c->q[c->nq++];
-  memset(x, 0, sizeof(*x));
-  x->is_head = strcmp(r->method, "HEAD") == 0;
-  x->is_connect = strcmp(r->method, "CONNECT") == 0;
   seg = xr_inbound_begin(r->has_trace ? r->trace : NULL,
                          r->has_trace ? strlen(r->trace) : 0, c->begin_us);
   if (!seg)
@@ -311,20 +381,15 @@ static void xr_server_out(struct xr_conn *c, enum xr_hp_event ev)
 {
   switch (ev) {
   case XR_HP_EV_BEGIN:
-    if (!c->nq) { /* e.g. a 408 or 400 for bytes we did not take as a request */
+    /* None: e.g. a 408 or 400 for bytes we did not take as a request. */
+    if (!xr_front(c, &c->out.req_head, &c->out.req_connect))
       xr_go_passive(c);
-      return;
-    }
-    c->out.req_head = c->q[0].is_head;
-    c->out.req_connect = c->q[0].is_connect;
     break;
   case XR_HP_EV_HEAD:
-    if (c->nq)
-      c->q[0].got_head = true;
+    xr_front_got_head(c);
     break;
   case XR_HP_EV_DONE:
-    if (c->nq)
-      xr_end_oldest(c, &c->out, true, NULL, NULL, false);
+    xr_end_front(c, &c->out, true, NULL, NULL, false);
     if (c->out.upgrade)
       xr_go_passive(c);
     break;
@@ -416,12 +481,11 @@ void xr_conn_eof(struct xr_conn *c)
     return;
   }
   xr_connected(c);
-  if (xr_hp_eof(&c->in) == XR_HP_EV_DONE && c->nq)
-    xr_end_oldest(c, &c->in, true, NULL, NULL, false);
-  if (c->nq)
-    xr_end_all(c, "ConnectionClosed",
-               "the server closed the connection before the response was complete",
-               true);
+  if (xr_hp_eof(&c->in) == XR_HP_EV_DONE)
+    xr_end_front(c, &c->in, true, NULL, NULL, false);
+  xr_end_all(c, "ConnectionClosed",
+             "the server closed the connection before the response was complete",
+             true, true);
   c->passive = true;
 }
 
@@ -433,7 +497,7 @@ void xr_conn_error(struct xr_conn *c, int err)
     xr_connect_failed(c, err);
     return;
   }
-  xr_end_all(c, xr_errno_name(err, buf, sizeof(buf)), xr_errno_text(err), true);
+  xr_end_all(c, xr_errno_name(err, buf, sizeof(buf)), xr_errno_text(err), true, true);
   c->passive = true;
 }
 
@@ -453,16 +517,16 @@ void xr_conn_finish(struct xr_conn *c)
     return;
   if (c->role == XR_CONN_CLIENT) {
     /* The program stopped reading: what it saw is the response. */
-    if (c->nq && c->q[0].got_head)
-      xr_end_oldest(c, &c->in, xr_hp_eof(&c->in) == XR_HP_EV_DONE, NULL, NULL, false);
+    if (xr_front_answered(c))
+      xr_end_front(c, &c->in, xr_hp_eof(&c->in) == XR_HP_EV_DONE, NULL, NULL, false);
     xr_end_all(c, "NoResponse",
-               "the program closed the connection before a response arrived", false);
+               "the program closed the connection before a response arrived", false,
+               false);
   } else {
-    if (c->nq && c->q[0].got_head)
-      xr_end_oldest(c, &c->out, xr_hp_eof(&c->out) == XR_HP_EV_DONE, NULL, NULL,
-                    false);
+    if (xr_front_answered(c))
+      xr_end_front(c, &c->out, xr_hp_eof(&c->out) == XR_HP_EV_DONE, NULL, NULL, false);
     xr_end_all(c, "ConnectionClosed",
-               "the connection closed before a response was sent", false);
+               "the connection closed before a response was sent", false, false);
   }
   c->passive = true;
 }
@@ -481,7 +545,7 @@ void xr_conn_fork_child(struct xr_conn *c)
     else if (c->q[i].seg)
       xr_inbound_drop(c->q[i].seg);
   }
-  memset(c->q, 0, sizeof(c->q));
   c->nq = 0;
+  c->novf = 0;
   c->passive = true;
 }

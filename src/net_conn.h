@@ -28,8 +28,11 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-/* Requests a connection may have in flight (pipelining); more: passive. */
-#define XR_CONN_PIPELINE 4
+/* Requests in flight (pipelining) that are traced; up to
+ * XR_CONN_OVERFLOW more are only paired with their responses, untraced
+ * (counted); beyond that the connection turns passive. */
+#define XR_CONN_PIPELINE 8
+#define XR_CONN_OVERFLOW 64
 #define XR_ADDR_MAX 48 /* an IPv6 literal with brackets, NUL */
 
 enum xr_conn_role { XR_CONN_CLIENT = 1, XR_CONN_SERVER = 2 };
@@ -61,9 +64,18 @@ struct xr_conn {
   char addr[XR_ADDR_MAX];        /* peer address, numeric */
   char name[XR_HP_HOST_MAX];     /* the name the program resolved, or "" */
   struct xr_hp out, in;          /* what the program sends / receives */
+  /* Untraced requests queued after q's (bit i: the i-th one's method). */
+  unsigned novf;
+  uint64_t ovf_head, ovf_connect;
+  bool ovf_got_head;
   unsigned nq;
+  /* Last, and not cleared by xr_fd_attach (an entry is when pushed): its
+   * pages stay untouched until pipelining uses them. */
   struct xr_exchange q[XR_CONN_PIPELINE];
 };
+
+/* Requests not traced because too many were in flight at once. */
+unsigned long long xr_conn_overflows(void);
 
 /* Record set up for a socket the program connected to sa (0 or
  * EINPROGRESS). */

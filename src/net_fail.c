@@ -72,8 +72,10 @@ static void xr_send_failure(const struct xr_connect_failure *f, int64_t end_us)
   if (xr_span_begin(&sp) < 0)
     return;
   if (sp.sub) {
-    snprintf(msg, sizeof(msg), "connect to %s:%u: %s", f->addr, f->port,
-             xr_errno_text(f->err));
+    bool v6 = strchr(f->addr, ':') != NULL;
+
+    snprintf(msg, sizeof(msg), "connect to %s%s%s:%u: %s", v6 ? "[" : "", f->addr,
+             v6 ? "]" : "", f->port, xr_errno_text(f->err));
     xr_entity_set_name(sp.sub, name);
     sp.sub->ns = "remote";
     sp.sub->start_us = f->start_us;

@@ -125,9 +125,9 @@ claimed:
   /* Generation 0 would read as "no close pending" (closing == 0). */
   if (atomic_load(&c->gen) == 0)
     atomic_store(&c->gen, 1);
-  /* Everything after net_fd.c's fields starts zeroed. */
+  /* net_conn.c's fields start zeroed, up to its queue (see net_conn.h). */
   memset((char *)c + offsetof(struct xr_conn, fd), 0,
-         sizeof(*c) - offsetof(struct xr_conn, fd));
+         offsetof(struct xr_conn, q) - offsetof(struct xr_conn, fd));
   c->fd = fd;
   atomic_store(&c->nfds, 1);
   old = atomic_exchange(&xr_fdtab[fd], xr_entry(pool, c));

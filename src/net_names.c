@@ -85,12 +85,14 @@ void xr_names_remember(const char *node, const struct addrinfo *res)
   struct xr_name_list *l;
   size_t len;
 
-  if (!node || !*node || !res || !(n = xr_names_get()))
+  /* A NULL node (the local host's addresses) has no name to give, but
+   * its list still tells a retry from a new attempt (net_fail.c). */
+  if (!res || !(n = xr_names_get()))
     return;
   l = &n->lists[n->next++ % XR_NAMES_LISTS];
   memset(l, 0, sizeof(*l));
-  len = strnlen(node, sizeof(l->name) - 1);
-  memcpy(l->name, node, len);
+  len = node ? strnlen(node, sizeof(l->name) - 1) : 0;
+  memcpy(l->name, node ? node : "", len);
   l->id = atomic_fetch_add(&xr_list_ids, 1) + 1;
   for (; res && l->count < XR_NAMES_ADDRS; res = res->ai_next) {
     struct xr_addr a;

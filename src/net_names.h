@@ -25,11 +25,13 @@ struct xr_name_hit {
   int count;     /* addresses in the list (capped at XR_NAMES_ADDRS) */
 };
 
-/* node as the program passed it; res its result list. */
+/* node as the program passed it (NULL: remembered without a name); res
+ * its result list. */
 void xr_names_remember(const char *node, const struct addrinfo *res);
 
 /* The name the thread resolved to sa's address (most recent first),
- * copied into name (cap bytes). 0, or -ENOENT with name "" and hit zeroed. */
+ * copied into name (cap bytes; "" for a NULL node). 0, or -ENOENT with
+ * name "" and hit zeroed. */
 int xr_names_find(const struct sockaddr *sa, char *name, size_t cap,
                   struct xr_name_hit *hit);
 

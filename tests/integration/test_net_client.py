@@ -621,6 +621,20 @@ def t_c_pipeline():
                                                           "/error", "/throttle", "/ok", "/ok"])
     _net_case("net_client pipelined HEAD", ["--pipeline", "--method", "HEAD"],
               ["/ok", "/ok", "/ok"], method="HEAD", clen=OK_LENGTH)
+    # Beyond 8 in flight, requests are paired with their responses but not traced: the first
+    # 8 subsegments still carry their own responses (nothing shifts), the rest give nothing.
+    what = "net_client pipelined x12"
+    paths = ["/ok", "/notfound", "/throttle", "/error", "/chunked", "/big", "/notfound", "/ok",
+             "/error", "/ok", "/ok", "/ok"]
+    res, _ = both(net_client("--pipeline", "127.0.0.1", str(SRV.port), *paths), what, 8)
+    subs = sorted((r["sub"] for r in res.records if r["sub"].get("namespace") == "remote"),
+                  key=lambda r: r["start_time"])
+    got = [(H.get(r, "http", "request", "url"), H.get(r, "http", "response", "status"))
+           for r in subs]
+    want = [(SRV.base + p, {"/ok": 200, "/notfound": 404, "/throttle": 429, "/error": 500,
+                            "/chunked": 200, "/big": 200}[p]) for p in paths[:8]]
+    check(got == want, what + ": the first 8 requests traced with their own responses",
+          {"got": got, "want": want})
 
 
 def t_absolute_form():
