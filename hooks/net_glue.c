@@ -12,7 +12,6 @@
 #include "../src/net_names.h"
 #include "../src/tracer.h"
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <linux/close_range.h>
@@ -89,23 +88,15 @@ static bool xr_client_candidate(int fd, const struct sockaddr *sa, socklen_t len
 {
   int type = 0;
   socklen_t tlen = sizeof(type);
-  char host[64] = "";
-  unsigned port = 0;
+  char host[XR_ADDR_MAX];
+  uint16_t port;
 
   if (!xr_inet(sa, len))
     return false;
   if (xr_libc.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
       type != SOCK_STREAM)
     return false;
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const void *)sa;
-    (void)inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-    port = ntohs(in->sin_port);
-  } else {
-    const struct sockaddr_in6 *in6 = (const void *)sa;
-    (void)inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-    port = ntohs(in6->sin6_port);
-  }
+  xr_sockaddr_text(sa, host, &port);
   return !xr_tracer_excluded(host, (int)port);
 }
 
@@ -113,20 +104,12 @@ static void xr_report_connect_failure(const struct sockaddr *sa, int err,
                                       int64_t start_us)
 {
   struct xr_connect_failure f;
-  char name[XR_HP_HOST_MAX], addr[XR_ADDR_MAX] = "";
-  unsigned port = 0;
+  char name[XR_HP_HOST_MAX], addr[XR_ADDR_MAX];
+  uint16_t port;
 
   memset(&f, 0, sizeof(f));
   (void)xr_names_find(sa, name, sizeof(name), &f.hit);
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const void *)sa;
-    (void)inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
-    port = ntohs(in->sin_port);
-  } else {
-    const struct sockaddr_in6 *in6 = (const void *)sa;
-    (void)inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
-    port = ntohs(in6->sin6_port);
-  }
+  xr_sockaddr_text(sa, addr, &port);
   f.name = name;
   f.addr = addr;
   f.port = port;

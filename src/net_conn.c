@@ -21,8 +21,8 @@
 
 /* ---- addresses ----------------------------------------------------- */
 
-static void xr_sockaddr_text(const struct sockaddr *sa, char addr[XR_ADDR_MAX],
-                             uint16_t *port)
+void xr_sockaddr_text(const struct sockaddr *sa, char addr[XR_ADDR_MAX],
+                      uint16_t *port)
 {
   addr[0] = '\0';
   *port = 0;

@@ -77,6 +77,11 @@ struct xr_conn {
 /* Requests not traced because too many were in flight at once. */
 unsigned long long xr_conn_overflows(void);
 
+/* sa's numeric address and port (host order); "" and 0 for a family
+ * other than AF_INET/AF_INET6. */
+void xr_sockaddr_text(const struct sockaddr *sa, char addr[XR_ADDR_MAX],
+                      uint16_t *port);
+
 /* Record set up for a socket the program connected to sa (0 or
  * EINPROGRESS). */
 void xr_conn_client_init(struct xr_conn *c, const struct sockaddr *sa,
