@@ -1,8 +1,8 @@
 /*
- * Exported socket and descriptor hooks. Each makes the real call first and
- * returns exactly its result with its errno. For a descriptor the sockets
- * layer does not follow (almost every call of almost every program) the
- * only added work is xr_fd_watched: one table load. The rest (which
+ * Exported socket and descriptor hooks. Each returns exactly the real
+ * call's result with its errno. For a descriptor the sockets layer does not
+ * follow (almost every call of almost every program) the only added work
+ * is xr_fd_watched: one table load before a tail call. The rest (which
  * connections to follow, what their bytes mean) is in net_glue.c and
  * src/net_*.c.
  * Contract: the pass-through path of every hook here is async-signal-safe
@@ -28,20 +28,115 @@ ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
                        struct sockaddr *sa, socklen_t *salen);
 
-/* The followed-descriptor paths live out of line, so that the hooks'
- * common path keeps no stack frame of its own (no iovec, no canary). */
-__attribute__((noinline, cold)) static void xr_out1(int fd, const void *buf, size_t len,
-                                                    ssize_t n)
+/*
+ * Every byte-carrying hook asks first whether the descriptor is followed;
+ * if not (almost always), it tail-calls the real function: no frame, no
+ * saved registers, one table load. Only connect and accept make a
+ * descriptor followed, and they create it, so asking before the call
+ * cannot miss one. The followed path, out of line, makes the real call and
+ * hands the result over.
+ */
+#define XR_COLD __attribute__((noinline, cold))
+
+XR_COLD static ssize_t xr_out1(ssize_t n, int fd, const void *buf, size_t len)
 {
   struct iovec iov = {(void *)(uintptr_t)buf, len};
   xr_net_out(fd, &iov, 1, n);
+  return n;
 }
 
-__attribute__((noinline, cold)) static void xr_in1(int fd, const void *buf, size_t len,
-                                                   ssize_t n, int flags)
+XR_COLD static ssize_t xr_in1(ssize_t n, int fd, const void *buf, size_t len, int flags)
 {
   struct iovec iov = {(void *)(uintptr_t)buf, len};
   xr_net_in(fd, &iov, 1, n, flags);
+  return n;
+}
+
+XR_COLD static ssize_t xr_send_w(int fd, const void *buf, size_t len, int flags)
+{
+  return xr_out1(xr_libc.send(fd, buf, len, flags), fd, buf, len);
+}
+
+XR_COLD static ssize_t xr_sendto_w(int fd, const void *buf, size_t len, int flags,
+                                   const struct sockaddr *sa, socklen_t salen)
+{
+  return xr_out1(xr_libc.sendto(fd, buf, len, flags, sa, salen), fd, buf, len);
+}
+
+XR_COLD static ssize_t xr_sendmsg_w(int fd, const struct msghdr *m, int flags)
+{
+  ssize_t n = xr_libc.sendmsg(fd, m, flags);
+  if (m)
+    xr_net_out(fd, m->msg_iov, (int)m->msg_iovlen, n);
+  return n;
+}
+
+XR_COLD static ssize_t xr_write_w(int fd, const void *buf, size_t len)
+{
+  return xr_out1(xr_libc.write(fd, buf, len), fd, buf, len);
+}
+
+XR_COLD static ssize_t xr_writev_w(int fd, const struct iovec *iov, int cnt)
+{
+  ssize_t n = xr_libc.writev(fd, iov, cnt);
+  xr_net_out(fd, iov, cnt, n);
+  return n;
+}
+
+XR_COLD static ssize_t xr_sendfile_w(int out, int in, off_t *off, size_t count)
+{
+  ssize_t n = xr_libc.sendfile(out, in, off, count);
+  xr_net_out_opaque(out, n);
+  return n;
+}
+
+XR_COLD static ssize_t xr_recv_w(int fd, void *buf, size_t len, int flags)
+{
+  return xr_in1(xr_libc.recv(fd, buf, len, flags), fd, buf, len, flags);
+}
+
+XR_COLD static ssize_t xr_recvfrom_w(int fd, void *buf, size_t len, int flags,
+                                     struct sockaddr *sa, socklen_t *salen)
+{
+  return xr_in1(xr_libc.recvfrom(fd, buf, len, flags, sa, salen), fd, buf, len, flags);
+}
+
+XR_COLD static ssize_t xr_recvmsg_w(int fd, struct msghdr *m, int flags)
+{
+  ssize_t n = xr_libc.recvmsg(fd, m, flags);
+  if (m)
+    xr_net_in(fd, m->msg_iov, (int)m->msg_iovlen, n, flags);
+  return n;
+}
+
+XR_COLD static ssize_t xr_read_w(int fd, void *buf, size_t len)
+{
+  return xr_in1(xr_libc.read(fd, buf, len), fd, buf, len, 0);
+}
+
+XR_COLD static ssize_t xr_readv_w(int fd, const struct iovec *iov, int cnt)
+{
+  ssize_t n = xr_libc.readv(fd, iov, cnt);
+  xr_net_in(fd, iov, cnt, n, 0);
+  return n;
+}
+
+XR_COLD static ssize_t xr_read_chk_w(int fd, void *buf, size_t len, size_t buflen)
+{
+  return xr_in1(xr_libc.read_chk(fd, buf, len, buflen), fd, buf, len, 0);
+}
+
+XR_COLD static ssize_t xr_recv_chk_w(int fd, void *buf, size_t len, size_t buflen,
+                                     int flags)
+{
+  return xr_in1(xr_libc.recv_chk(fd, buf, len, buflen, flags), fd, buf, len, flags);
+}
+
+XR_COLD static ssize_t xr_recvfrom_chk_w(int fd, void *buf, size_t len, size_t buflen,
+                                         int flags, struct sockaddr *sa, socklen_t *salen)
+{
+  return xr_in1(xr_libc.recvfrom_chk(fd, buf, len, buflen, flags, sa, salen), fd, buf,
+                len, flags);
 }
 
 XR_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -69,131 +164,114 @@ XR_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 
 XR_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-  ssize_t n = xr_libc.send(fd, buf, len, flags);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) 
-    xr_out1(fd, buf, len, n);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.send(fd, buf, len, flags);
+  return xr_send_w(fd, buf, len, flags);
 }
 
 XR_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                          const struct sockaddr *sa, socklen_t salen)
 {
-  ssize_t n = xr_libc.sendto(fd, buf, len, flags, sa, salen);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) 
-    xr_out1(fd, buf, len, n);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.sendto(fd, buf, len, flags, sa, salen);
+  return xr_sendto_w(fd, buf, len, flags, sa, salen);
 }
 
 XR_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-  ssize_t n = xr_libc.sendmsg(fd, m, flags);
-  if (XR_UNLIKELY(xr_fd_watched(fd)) && m)
-    xr_net_out(fd, m->msg_iov, (int)m->msg_iovlen, n);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.sendmsg(fd, m, flags);
+  return xr_sendmsg_w(fd, m, flags);
 }
 
 XR_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-  ssize_t n = xr_libc.write(fd, buf, len);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) 
-    xr_out1(fd, buf, len, n);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.write(fd, buf, len);
+  return xr_write_w(fd, buf, len);
 }
 
 XR_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-  ssize_t n = xr_libc.writev(fd, iov, cnt);
-  if (XR_UNLIKELY(xr_fd_watched(fd)))
-    xr_net_out(fd, iov, cnt, n);
-  return n;
-}
-
-static ssize_t xr_sendfile(int out, int in, off_t *off, size_t count)
-{
-  ssize_t n = xr_libc.sendfile(out, in, off, count);
-  if (XR_UNLIKELY(xr_fd_watched(out)))
-    xr_net_out_opaque(out, n);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.writev(fd, iov, cnt);
+  return xr_writev_w(fd, iov, cnt);
 }
 
 XR_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
-  return xr_sendfile(out, in, off, count);
+  if (XR_LIKELY(!xr_fd_watched(out)))
+    return xr_libc.sendfile(out, in, off, count);
+  return xr_sendfile_w(out, in, off, count);
 }
 
 /* The same function on LP64 (glibc aliases them). */
 XR_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 {
-  return xr_sendfile(out, in, off, count);
+  if (XR_LIKELY(!xr_fd_watched(out)))
+    return xr_libc.sendfile(out, in, off, count);
+  return xr_sendfile_w(out, in, off, count);
 }
 
 /* ---- bytes in -------------------------------------------------------- */
 
 XR_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-  ssize_t n = xr_libc.recv(fd, buf, len, flags);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) 
-    xr_in1(fd, buf, len, n, flags);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.recv(fd, buf, len, flags);
+  return xr_recv_w(fd, buf, len, flags);
 }
 
 XR_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
                            struct sockaddr *sa, socklen_t *salen)
 {
-  ssize_t n = xr_libc.recvfrom(fd, buf, len, flags, sa, salen);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) 
-    xr_in1(fd, buf, len, n, flags);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.recvfrom(fd, buf, len, flags, sa, salen);
+  return xr_recvfrom_w(fd, buf, len, flags, sa, salen);
 }
 
 XR_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-  ssize_t n = xr_libc.recvmsg(fd, m, flags);
-  if (XR_UNLIKELY(xr_fd_watched(fd)) && m)
-    xr_net_in(fd, m->msg_iov, (int)m->msg_iovlen, n, flags);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.recvmsg(fd, m, flags);
+  return xr_recvmsg_w(fd, m, flags);
 }
 
 XR_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-  ssize_t n = xr_libc.read(fd, buf, len);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) 
-    xr_in1(fd, buf, len, n, 0);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.read(fd, buf, len);
+  return xr_read_w(fd, buf, len);
 }
 
 XR_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-  ssize_t n = xr_libc.readv(fd, iov, cnt);
-  if (XR_UNLIKELY(xr_fd_watched(fd)))
-    xr_net_in(fd, iov, cnt, n, 0);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.readv(fd, iov, cnt);
+  return xr_readv_w(fd, iov, cnt);
 }
 
 /* _FORTIFY_SOURCE builds call these instead of read/recv/recvfrom. */
 XR_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
-  ssize_t n = xr_libc.read_chk(fd, buf, len, buflen);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) 
-    xr_in1(fd, buf, len, n, 0);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.read_chk(fd, buf, len, buflen);
+  return xr_read_chk_w(fd, buf, len, buflen);
 }
 
 XR_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
-  ssize_t n = xr_libc.recv_chk(fd, buf, len, buflen, flags);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) 
-    xr_in1(fd, buf, len, n, flags);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.recv_chk(fd, buf, len, buflen, flags);
+  return xr_recv_chk_w(fd, buf, len, buflen, flags);
 }
 
 XR_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
                                  int flags, struct sockaddr *sa, socklen_t *salen)
 {
-  ssize_t n = xr_libc.recvfrom_chk(fd, buf, len, buflen, flags, sa, salen);
-  if (XR_UNLIKELY(xr_fd_watched(fd))) 
-    xr_in1(fd, buf, len, n, flags);
-  return n;
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.recvfrom_chk(fd, buf, len, buflen, flags, sa, salen);
+  return xr_recvfrom_chk_w(fd, buf, len, buflen, flags, sa, salen);
 }
 
 /* ---- descriptors ending ---------------------------------------------- */
