@@ -244,9 +244,12 @@ static void xr_client_request(struct xr_conn *c)
   char url[XR_NET_URL_MAX];
   struct xr_http_call call;
 
-  /* Keep-alive after a response the program did not read to its end. */
-  while (xr_front_answered(c))
+  /* Keep-alive after a response the program did not read to its end: its
+   * rest, if it ever comes, belongs to no request. */
+  while (xr_front_answered(c)) {
     xr_end_front(c, &c->in, false, NULL, NULL, false);
+    c->in_orphan = !xr_hp_idle(&c->in);
+  }
   if (!(x = xr_push(c, r->method)))
     return;
   if (xr_span_begin(&x->span) < 0 || !x->span.sub)
@@ -296,7 +299,10 @@ static void xr_client_in(struct xr_conn *c, enum xr_hp_event ev)
     xr_front_got_head(c);
     break;
   case XR_HP_EV_DONE:
-    xr_end_front(c, &c->in, true, NULL, NULL, false);
+    if (c->in_orphan)
+      c->in_orphan = false;
+    else
+      xr_end_front(c, &c->in, true, NULL, NULL, false);
     if (c->in.upgrade)
       xr_go_passive(c);
     break;
@@ -328,13 +334,13 @@ static void xr_server_request(struct xr_conn *c)
   struct xr_exchange *x;
   struct xr_entity *seg;
   char url[XR_NET_URL_MAX], local[XR_ADDR_MAX] = "";
-  uint16_t local_port = 0;
+  uint16_t local_port = 80;
   size_t i;
 
   if (!(x = xr_push(c, r->method)))
     return;
   seg = xr_inbound_begin(r->has_trace ? r->trace : NULL,
-                         r->has_trace ? strlen(r->trace) : 0, c->begin_us);
+                         r->has_trace ? strlen(r->trace) : 0, c->begin_us, c);
   if (!seg)
     return;
   x->seg = seg;
@@ -481,7 +487,7 @@ void xr_conn_eof(struct xr_conn *c)
     return;
   }
   xr_connected(c);
-  if (xr_hp_eof(&c->in) == XR_HP_EV_DONE)
+  if (xr_hp_eof(&c->in) == XR_HP_EV_DONE && !c->in_orphan)
     xr_end_front(c, &c->in, true, NULL, NULL, false);
   xr_end_all(c, "ConnectionClosed",
              "the server closed the connection before the response was complete",
@@ -517,7 +523,7 @@ void xr_conn_finish(struct xr_conn *c)
     return;
   if (c->role == XR_CONN_CLIENT) {
     /* The program stopped reading: what it saw is the response. */
-    if (xr_front_answered(c))
+    if (xr_front_answered(c) && !c->in_orphan)
       xr_end_front(c, &c->in, xr_hp_eof(&c->in) == XR_HP_EV_DONE, NULL, NULL, false);
     xr_end_all(c, "NoResponse",
                "the program closed the connection before a response arrived", false,

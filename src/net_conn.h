@@ -68,6 +68,7 @@ struct xr_conn {
   unsigned novf;
   uint64_t ovf_head, ovf_connect;
   bool ovf_got_head;
+  bool in_orphan;                /* the response being read was ended early */
   unsigned nq;
   /* Last, and not cleared by xr_fd_attach (an entry is when pushed): its
    * pages stay untouched until pipelining uses them. */

@@ -99,6 +99,18 @@ void xr_net_fail_flush(void)
   }
 }
 
+/* The thread exits: what it held is final. */
+static void xr_held_fini(void *p)
+{
+  struct xr_held *h = p;
+
+  xr_theld = NULL;
+  if (h->set) {
+    h->set = false;
+    xr_send_failure(&h->f, h->end_us);
+  }
+}
+
 void xr_net_connect_attempt(const struct xr_name_hit *hit)
 {
   struct xr_held *h = xr_theld;
@@ -124,7 +136,7 @@ void xr_net_connect_failed(const struct xr_connect_failure *f)
     return;
   }
   if (!xr_theld)
-    xr_theld = xr_names_aux(sizeof(*xr_theld));
+    xr_theld = xr_names_aux(sizeof(*xr_theld), xr_held_fini);
   if (!(h = xr_theld)) {
     xr_send_failure(f, now);
     return;

@@ -214,6 +214,19 @@ unsigned long long xr_fd_overflows(void)
   return atomic_load(&xr_overflows);
 }
 
+/* Whether a table entry names c (a scan: only for the rare record a fork
+ * caught in someone's hands). */
+static bool xr_fd_named(struct xr_conn *pool, struct xr_conn *c)
+{
+  uint64_t mine = xr_entry(pool, c);
+  unsigned fd;
+
+  for (fd = 0; fd < XR_FD_MAX; fd++)
+    if (atomic_load_explicit(&xr_fdtab[fd], memory_order_relaxed) == mine)
+      return true;
+  return false;
+}
+
 void xr_fd_fork_child(void)
 {
   struct xr_conn *pool = atomic_load(&xr_pool);
@@ -224,10 +237,21 @@ void xr_fd_fork_child(void)
   /* Only this thread exists now: locks held by the others never open. */
   for (i = 0; i < XR_CONN_MAX; i++) {
     struct xr_conn *c = &pool[i];
+    uint32_t gen = atomic_load(&c->gen);
+    bool held, closed;
+
     if (!atomic_load(&c->used))
       continue;
+    held = atomic_load(&c->lock) != 0;
+    closed = atomic_load(&c->closing) == gen;
     atomic_store(&c->lock, 0);
-    atomic_store(&c->closing, 0);
     xr_conn_fork_child(c);
+    /* A close that was waiting for a holder, or an attach interrupted
+     * before it published the record: no descriptor names it any more. */
+    if (closed || (held && !xr_fd_named(pool, c))) {
+      atomic_store(&c->lock, 1);
+      xr_free_locked(c);
+    }
+    atomic_store(&c->closing, 0);
   }
 }

@@ -23,6 +23,7 @@ struct xr_name_list {
 
 struct xr_names {
   void *aux;                           /* xr_names_aux's block */
+  void (*aux_fini)(void *);
   unsigned next;                       /* ring position of the next list */
   struct xr_name_list lists[XR_NAMES_LISTS];
 };
@@ -33,10 +34,14 @@ static pthread_once_t xr_names_once = PTHREAD_ONCE_INIT;
 static bool xr_names_key_ok;
 static atomic_int xr_list_ids;
 
+/* Thread exit (the key's destructor, on the exiting thread). */
 static void xr_names_free(void *p)
 {
   struct xr_names *n = p;
 
+  xr_tnames = NULL;
+  if (n->aux && n->aux_fini)
+    n->aux_fini(n->aux);
   free(n->aux);
   free(n);
 }
@@ -142,13 +147,15 @@ int xr_names_find(const struct sockaddr *sa, char *name, size_t cap,
   return -ENOENT;
 }
 
-void *xr_names_aux(size_t size)
+void *xr_names_aux(size_t size, void (*fini)(void *))
 {
   struct xr_names *n = xr_names_get();
 
   if (!n)
     return NULL;
-  if (!n->aux)
+  if (!n->aux) {
     n->aux = calloc(1, size);
+    n->aux_fini = fini;
+  }
   return n->aux;
 }

@@ -36,7 +36,8 @@ int xr_names_find(const struct sockaddr *sa, char *name, size_t cap,
                   struct xr_name_hit *hit);
 
 /* A zeroed per-thread block of size bytes (the same size on every call),
- * freed with the thread's names; NULL on ENOMEM. */
-void *xr_names_aux(size_t size);
+ * freed with the thread's names at thread exit, after fini (NULL ok) ran
+ * on it there; NULL on ENOMEM. */
+void *xr_names_aux(size_t size, void (*fini)(void *));
 
 #endif /* XR_NET_NAMES_H */

@@ -38,6 +38,8 @@ static atomic_ullong xr_missing_count;
 static pthread_mutex_t xr_inbound_lock = PTHREAD_MUTEX_INITIALIZER;
 /* This thread read a request while serving another: it multiplexes. */
 static XR_TLS bool xr_tmultiplexed;
+/* The connection of the inbound segment installed on this thread. */
+static XR_TLS const void *xr_tseg_conn;
 
 /* Identity of a trace context before any allocation. */
 struct xr_identity {
@@ -439,7 +441,7 @@ bool xr_tracer_excluded(const char *host, int port)
 }
 
 struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
-                                   int64_t start_us)
+                                   int64_t start_us, const void *conn)
 {
   struct xr_trace_header h;
   const struct xr_trace_header *hp = NULL;
@@ -458,7 +460,10 @@ struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
     seg->start_us = start_us;
 
   cur = xr_tseg_current();
-  if (cur && cur->inbound) {
+  if (cur && cur->inbound && xr_tseg_conn == conn) {
+    /* Pipelined on the connection being served: this thread still serves
+     * one connection; the new request waits its turn, unattributed. */
+  } else if (cur && cur->inbound) {
     /* A second open request on this thread: which one an outbound call
      * serves cannot be known, so neither gets them. */
     pthread_mutex_lock(&xr_inbound_lock);
@@ -472,6 +477,7 @@ struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
     pthread_mutex_unlock(&xr_inbound_lock);
     xr_tseg = seg;
     xr_tseg_serial = atomic_fetch_add(&xr_serials, 1) + 1;
+    xr_tseg_conn = conn;
   }
   return seg;
 }

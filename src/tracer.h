@@ -61,15 +61,17 @@ int xr_thread_segment_end(void) XR_WUR;
  * sampled by the rule otherwise. The connection owns it; it is also
  * installed as the calling thread's segment, so that the thread's
  * outbound calls embed in it, unless the thread already serves another
- * open request: then the thread multiplexes requests (an event loop) and
- * from then on none of its requests gets its outbound calls.
+ * open request of another connection (conn, an opaque key): then the
+ * thread multiplexes connections (an event loop) and from then on none of
+ * its requests gets its outbound calls. A request pipelined on the
+ * connection being served is not attributed, and changes nothing else.
  * xr_inbound_end may run on any thread: a thread still holding the ended
  * segment sends its later subsegments on their own and lets go of it at
  * its next call. The caller fills seg->http between begin and end.
  * Contract: allocates; not for signal handlers or vfork children.
  */
 struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
-                                   int64_t start_us);
+                                   int64_t start_us, const void *conn);
 /* Stamps the end, sends the segment when sampled, lets go of it. */
 void xr_inbound_end(struct xr_entity *seg);
 /* Lets go of it without sending (a fork child's copy). */

@@ -4,11 +4,6 @@
  * the xr_conn_* events the socket hooks would deliver on a record it owns
  * (no interposition) and reads what the "daemon" (a loopback UDP receiver)
  * gets. Call mode, every trace sampled.
- *
- * Tests for behaviour the contract (/tmp/net-contract.md, issue 4) asks for
- * but the library does not do yet are marked KNOWN BUG: they skip with the
- * reason printed unless XR_UNIT_KNOWN_BUGS=1 is set, which runs (and fails)
- * them.
  */
 #include "util.h"
 
@@ -36,16 +31,6 @@
 #define DOC_MS 2000
 
 /* ---- helpers --------------------------------------------------------- */
-
-static bool known_bug(const char *what)
-{
-  const char *v = getenv("XR_UNIT_KNOWN_BUGS");
-
-  if (v && strcmp(v, "1") == 0)
-    return false;
-  print_message("[  KNOWN BUG ] %s (XR_UNIT_KNOWN_BUGS=1 runs it)\n", what);
-  return true;
-}
 
 /* iovec bases are not const; the bytes are never written through them. */
 static void *unconst(const void *p)
@@ -805,9 +790,6 @@ static void test_client_keepalive_unread_body_read_later(void **state)
   char rest[91];
   (void)state;
 
-  if (known_bug("net_conn: the DONE of a response whose exchange was already "
-                "ended by the next request ends the next exchange instead"))
-    skip();
   c = client("192.0.2.33", 80);
   out(c, "GET /big HTTP/1.1\r\nHost: u.example\r\n\r\n");
   in(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
@@ -1495,9 +1477,6 @@ static void test_connect_held_failure_thread_exit(void **state)
   cJSON *d;
   (void)state;
 
-  if (known_bug("net_fail: a failure held on a thread is freed unsent when the "
-                "thread exits (xr_names_free frees the aux block)"))
-    skip();
   assert_int_equal(pthread_create(&t, NULL, fail_first_then_exit, NULL), 0);
   assert_int_equal(pthread_join(t, NULL), 0);
   d = ut_recv_doc(ut_rx, DOC_MS);
@@ -1918,6 +1897,79 @@ static void test_server_event_loop(void **state)
   no_doc();
 }
 
+/* Two requests pipelined on one connection are not an event loop: the
+ * first keeps its calls, the second (read while the first is open) gets
+ * none, and the thread's next request, on another connection, gets its
+ * call again. On a thread of its own, like the event loop above. */
+#define PIPE_DOCS 3
+
+static void *pipelined_thread(void *arg)
+{
+  struct xr_conn *a = server("203.0.113.30", 53000), *b, *c;
+  char **docs = arg;
+  int i;
+
+  in(a, "GET /one HTTP/1.1\r\nHost: p.example\r\n\r\n"
+        "GET /two HTTP/1.1\r\nHost: p.example\r\n\r\n");
+  c = client("192.0.2.71", 80);
+  out(c, "GET /first-call HTTP/1.1\r\nHost: called.example\r\n\r\n");
+  in(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  out(a, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1"
+         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2");
+  conn_close(a);
+  b = server("203.0.113.31", 53001);
+  in(b, "GET /three HTTP/1.1\r\nHost: p.example\r\n\r\n");
+  out(c, "GET /second-call HTTP/1.1\r\nHost: called.example\r\n\r\n");
+  in(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  out(b, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n3");
+  conn_close(b);
+  conn_close(c);
+  for (i = 0; i < PIPE_DOCS; i++) {
+    static char buf[UT_DGRAM_CAP];
+    ssize_t n = ut_udp_recv(ut_rx, buf, sizeof(buf), DOC_MS);
+    docs[i] = n < 0 ? NULL : strdup(buf);
+  }
+  return NULL;
+}
+
+static void test_server_pipelined_not_multiplexed(void **state)
+{
+  char *docs[PIPE_DOCS] = {NULL};
+  const cJSON *subs;
+  cJSON *d;
+  pthread_t t;
+  int i;
+  (void)state;
+
+  assert_int_equal(pthread_create(&t, NULL, pipelined_thread, docs), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  for (i = 0; i < PIPE_DOCS; i++)
+    if (!docs[i])
+      fail_msg("document %d missing", i + 1);
+  d = ut_datagram_json(docs[0], strlen(docs[0]));
+  check_segment(d, SVC, "GET", "http://p.example/one", NULL, "203.0.113.30", false, 200, 1);
+  subs = get(d, "subsegments");
+  assert_non_null(subs);
+  assert_int_equal(cJSON_GetArraySize(subs), 1);
+  check_http(cJSON_GetArrayItem(subs, 0), "GET", "http://called.example/first-call", 200, 0);
+  cJSON_Delete(d);
+  d = ut_datagram_json(docs[1], strlen(docs[1]));
+  check_segment(d, SVC, "GET", "http://p.example/two", NULL, "203.0.113.30", false, 200, 1);
+  assert_null(get(d, "subsegments"));
+  cJSON_Delete(d);
+  d = ut_datagram_json(docs[2], strlen(docs[2]));
+  check_segment(d, SVC, "GET", "http://p.example/three", NULL, "203.0.113.31", false, 200,
+                1);
+  subs = get(d, "subsegments");
+  assert_non_null(subs);
+  assert_int_equal(cJSON_GetArraySize(subs), 1);
+  check_http(cJSON_GetArrayItem(subs, 0), "GET", "http://called.example/second-call", 200, 0);
+  cJSON_Delete(d);
+  for (i = 0; i < PIPE_DOCS; i++)
+    free(docs[i]);
+  no_doc();
+}
+
 struct respond_arg {
   struct xr_conn *c;
 };
@@ -2077,6 +2129,7 @@ int main(void)
       cmocka_unit_test_setup(test_server_embeds_calls, setup),
       cmocka_unit_test_setup(test_server_response_shapes, setup),
       cmocka_unit_test_setup(test_server_event_loop, setup),
+      cmocka_unit_test_setup(test_server_pipelined_not_multiplexed, setup),
       cmocka_unit_test_setup(test_server_ended_elsewhere, setup),
       cmocka_unit_test_setup(test_fork_child, setup),
   };

@@ -5,10 +5,6 @@
  * in-flight request becomes (call mode, sent to a loopback receiver), and
  * a test leaving a record behind is caught by the teardown, which counts
  * the free records of the pool.
- *
- * Tests for behaviour the contract asks for but the library does not do
- * yet are marked KNOWN BUG: they skip with the reason printed unless
- * XR_UNIT_KNOWN_BUGS=1 is set, which runs (and fails) them.
  */
 #include "util.h"
 
@@ -33,16 +29,6 @@
 #define FD_POOL 30000 /* .. + XR_CONN_MAX + 5 */
 #define FD_STRESS 40000
 #define FD_COUNT 50000 /* .. + XR_CONN_MAX: pool_free's probes */
-
-static bool known_bug(const char *what)
-{
-  const char *v = getenv("XR_UNIT_KNOWN_BUGS");
-
-  if (v && strcmp(v, "1") == 0)
-    return false;
-  print_message("[  KNOWN BUG ] %s (XR_UNIT_KNOWN_BUGS=1 runs it)\n", what);
-  return true;
-}
 
 static void *unconst(const void *p)
 {
@@ -848,9 +834,6 @@ static void test_fork_child_pending_close(void **state)
   pthread_t t;
   (void)state;
 
-  if (known_bug("net_fd: xr_fd_fork_child clears a pending close of a held "
-                "record, which then stays in use (a pool slot lost) in the child"))
-    skip();
   c = attach_client(fd);
   request(c, "/pending");
   xr_fd_leave(c);
