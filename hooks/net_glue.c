@@ -155,9 +155,9 @@ int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len, const void 
   int r, err, saved = errno;
 
   /* A record left by a close we did not see (fclose) must not describe
-   * the new connection. */
-  if (XR_UNLIKELY(xr_fd_watched(fd)) && xr_net_ok())
-    xr_fd_detach(fd);
+   * the new connection, whoever makes it. */
+  if (XR_UNLIKELY(xr_fd_watched(fd)))
+    xr_net_closing(fd);
   candidate = xr_depth == 0 && xr_ready(XR_HOOK_NET) &&
               xr_client_candidate(fd, sa, len) && !xr_library_connect(ra);
   if (candidate) {
@@ -198,11 +198,9 @@ void xr_net_accepted(int fd, const struct sockaddr *sa, const socklen_t *len)
   struct xr_conn *c;
   int saved = errno;
 
-  if (!xr_ready(XR_HOOK_NET))
-    return;
   if (XR_UNLIKELY(xr_fd_watched(fd)))
-    xr_fd_detach(fd);
-  if (xr_depth != 0)
+    xr_net_closing(fd); /* see xr_net_connect */
+  if (xr_depth != 0 || !xr_ready(XR_HOOK_NET))
     goto out;
   if (!sa || !len || !xr_inet(sa, *len)) {
     /* accept(fd, NULL, NULL) is common: ask the kernel. */
