@@ -220,24 +220,49 @@ out:
   errno = saved;
 }
 
-void xr_net_out(int fd, const struct iovec *iov, int cnt, ssize_t n)
+/* A byte-carrying call on followed fd returned n: bytes of iov went out
+ * (out) or came in. */
+static void xr_net_io(int fd, const struct iovec *iov, int cnt, ssize_t n, bool out,
+                      int flags)
 {
   int err = errno;
   struct xr_conn *c;
+  size_t asked = 0;
+  int i;
 
-  if (n == 0 || (n < 0 && !xr_conn_errno(err)) || !xr_net_ok())
+  /* Peeked bytes come again; a failure that says nothing is skipped. */
+  if ((flags & MSG_PEEK) || (n < 0 && !xr_conn_errno(err)) || !xr_net_ok())
     goto out;
+  if (n == 0) {
+    /* Only a read of something that returns nothing ends the stream. */
+    for (i = 0; i < cnt && !asked; i++)
+      asked += iov[i].iov_len;
+    if (out || asked == 0)
+      goto out;
+  }
   if (!(c = xr_net_enter(fd)))
     goto out;
   xr_depth++;
   if (n > 0)
-    xr_conn_sent(c, iov, cnt, (size_t)n);
+    (out ? xr_conn_sent : xr_conn_received)(c, iov, cnt, (size_t)n);
+  else if (n == 0)
+    xr_conn_eof(c);
   else
     xr_conn_error(c, err);
   xr_depth--;
   xr_net_leave(c, fd);
 out:
   errno = err;
+}
+
+void xr_net_out(int fd, const struct iovec *iov, int cnt, ssize_t n)
+{
+  xr_net_io(fd, iov, cnt, n, true, 0);
+}
+
+void xr_net_in(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
+{
+  xr_net_io(fd, iov, cnt, n, false, flags);
 }
 
 void xr_net_out_opaque(int fd, ssize_t n)
@@ -249,35 +274,6 @@ void xr_net_out_opaque(int fd, ssize_t n)
     goto out;
   xr_depth++;
   xr_conn_sent_opaque(c, (size_t)n);
-  xr_depth--;
-  xr_net_leave(c, fd);
-out:
-  errno = err;
-}
-
-void xr_net_in(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
-{
-  int err = errno;
-  struct xr_conn *c;
-  size_t asked = 0;
-  int i;
-
-  /* Peeked bytes come again; a failure that says nothing is skipped. */
-  if ((flags & MSG_PEEK) || (n < 0 && !xr_conn_errno(err)) || !xr_net_ok())
-    goto out;
-  for (i = 0; i < cnt && !asked; i++)
-    asked += iov[i].iov_len;
-  if (n == 0 && asked == 0) /* read(fd, buf, 0) is not an end of stream */
-    goto out;
-  if (!(c = xr_net_enter(fd)))
-    goto out;
-  xr_depth++;
-  if (n > 0)
-    xr_conn_received(c, iov, cnt, (size_t)n);
-  else if (n == 0)
-    xr_conn_eof(c);
-  else
-    xr_conn_error(c, err);
   xr_depth--;
   xr_net_leave(c, fd);
 out:

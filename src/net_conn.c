@@ -271,48 +271,7 @@ static void xr_client_request(struct xr_conn *c)
   x->span.sub->start_us = c->begin_us;
 }
 
-static void xr_client_out(struct xr_conn *c, enum xr_hp_event ev)
-{
-  switch (ev) {
-  case XR_HP_EV_BEGIN:
-    c->begin_us = xr_now_us();
-    break;
-  case XR_HP_EV_HEAD:
-    xr_client_request(c);
-    break;
-  case XR_HP_EV_ERROR:
-    xr_go_passive(c);
-    break;
-  default:
-    break;
-  }
-}
 
-static void xr_client_in(struct xr_conn *c, enum xr_hp_event ev)
-{
-  switch (ev) {
-  case XR_HP_EV_BEGIN:
-    if (!xr_front(c, &c->in.req_head, &c->in.req_connect))
-      xr_go_passive(c); /* a response to nothing we saw */
-    break;
-  case XR_HP_EV_HEAD:
-    xr_front_got_head(c);
-    break;
-  case XR_HP_EV_DONE:
-    if (c->in_orphan)
-      c->in_orphan = false;
-    else
-      xr_end_front(c, &c->in, true, NULL, NULL, false);
-    if (c->in.upgrade)
-      xr_go_passive(c);
-    break;
-  case XR_HP_EV_ERROR:
-    xr_go_passive(c);
-    break;
-  default:
-    break;
-  }
-}
 
 /* ---- server side ----------------------------------------------------- */
 
@@ -366,14 +325,23 @@ static void xr_server_request(struct xr_conn *c)
   }
 }
 
-static void xr_server_in(struct xr_conn *c, enum xr_hp_event ev)
+
+
+/* ---- parser events ----------------------------------------------------- */
+
+/* The request stream: the program's on the client side, its peer's on the
+ * server side. */
+static void xr_request_event(struct xr_conn *c, enum xr_hp_event ev)
 {
   switch (ev) {
   case XR_HP_EV_BEGIN:
     c->begin_us = xr_now_us();
     break;
   case XR_HP_EV_HEAD:
-    xr_server_request(c);
+    if (c->role == XR_CONN_CLIENT)
+      xr_client_request(c);
+    else
+      xr_server_request(c);
     break;
   case XR_HP_EV_ERROR:
     xr_go_passive(c);
@@ -383,20 +351,26 @@ static void xr_server_in(struct xr_conn *c, enum xr_hp_event ev)
   }
 }
 
-static void xr_server_out(struct xr_conn *c, enum xr_hp_event ev)
+/* The response stream. A response to nothing we saw (a 408 or 400 for
+ * bytes not taken as a request, say) ends the following. */
+static void xr_response_event(struct xr_conn *c, enum xr_hp_event ev)
 {
+  struct xr_hp *p = c->role == XR_CONN_CLIENT ? &c->in : &c->out;
+
   switch (ev) {
   case XR_HP_EV_BEGIN:
-    /* None: e.g. a 408 or 400 for bytes we did not take as a request. */
-    if (!xr_front(c, &c->out.req_head, &c->out.req_connect))
+    if (!xr_front(c, &p->req_head, &p->req_connect))
       xr_go_passive(c);
     break;
   case XR_HP_EV_HEAD:
     xr_front_got_head(c);
     break;
   case XR_HP_EV_DONE:
-    xr_end_front(c, &c->out, true, NULL, NULL, false);
-    if (c->out.upgrade)
+    if (c->in_orphan)
+      c->in_orphan = false;
+    else
+      xr_end_front(c, p, true, NULL, NULL, false);
+    if (p->upgrade)
       xr_go_passive(c);
     break;
   case XR_HP_EV_ERROR:
@@ -442,7 +416,7 @@ static void xr_connected(struct xr_conn *c)
 void xr_conn_sent(struct xr_conn *c, const struct iovec *iov, int iovcnt, size_t n)
 {
   xr_connected(c);
-  xr_feed(c, &c->out, c->role == XR_CONN_CLIENT ? xr_client_out : xr_server_out,
+  xr_feed(c, &c->out, c->role == XR_CONN_CLIENT ? xr_request_event : xr_response_event,
           iov, iovcnt, n);
 }
 
@@ -450,7 +424,7 @@ void xr_conn_received(struct xr_conn *c, const struct iovec *iov, int iovcnt,
                       size_t n)
 {
   xr_connected(c);
-  xr_feed(c, &c->in, c->role == XR_CONN_CLIENT ? xr_client_in : xr_server_in,
+  xr_feed(c, &c->in, c->role == XR_CONN_CLIENT ? xr_response_event : xr_request_event,
           iov, iovcnt, n);
 }
 
@@ -459,7 +433,7 @@ void xr_conn_sent_opaque(struct xr_conn *c, size_t n)
   enum xr_hp_event ev = xr_hp_skip(&c->out, n);
 
   if (ev != XR_HP_EV_NONE)
-    (c->role == XR_CONN_CLIENT ? xr_client_out : xr_server_out)(c, ev);
+    (c->role == XR_CONN_CLIENT ? xr_request_event : xr_response_event)(c, ev);
 }
 
 static void xr_connect_failed(struct xr_conn *c, int err)
