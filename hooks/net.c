@@ -285,12 +285,18 @@ XR_EXPORT int close(int fd)
 
 /* ---- descriptors copied (the socket lives on under another number) --- */
 
-XR_EXPORT int dup(int old)
+XR_COLD static int xr_dup_w(int old)
 {
   int r = xr_libc.dup(old);
-  if (XR_UNLIKELY(xr_fd_watched(old)))
-    xr_net_dup(old, r);
+  xr_net_dup(old, r);
   return r;
+}
+
+XR_EXPORT int dup(int old)
+{
+  if (XR_LIKELY(!xr_fd_watched(old)))
+    return xr_libc.dup(old);
+  return xr_dup_w(old);
 }
 
 XR_EXPORT int dup2(int old, int new)
@@ -318,13 +324,21 @@ XR_EXPORT int dup3(int old, int new, int flags)
 }
 
 /* fcntl's third argument is an int or a pointer, or absent, depending on
- * cmd; glibc itself forwards it as one void * (LP64 passes both alike). */
-static int xr_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+ * cmd; glibc itself forwards it as one void * (LP64 passes both alike).
+ * Programs call fcntl all the time (O_NONBLOCK): only a copy of a followed
+ * descriptor does more than a tail call. */
+XR_COLD static int xr_fcntl_dup(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
   int r = real(fd, cmd, arg);
-  if (XR_UNLIKELY(xr_fd_watched(fd)) && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
-    xr_net_dup(fd, r);
+  xr_net_dup(fd, r);
   return r;
+}
+
+static inline int xr_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+  if (XR_LIKELY(cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) || !xr_fd_watched(fd))
+    return real(fd, cmd, arg);
+  return xr_fcntl_dup(real, fd, cmd, arg);
 }
 
 XR_EXPORT int fcntl(int fd, int cmd, ...)
@@ -357,12 +371,20 @@ XR_EXPORT int close_range(unsigned first, unsigned last, int flags)
 
 /* ---- connection state ------------------------------------------------ */
 
-XR_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+XR_COLD static int xr_getsockopt_w(int fd, int level, int name, void *val,
+                                   socklen_t *len)
 {
   int r = xr_libc.getsockopt(fd, level, name, val, len);
-  if (XR_UNLIKELY(xr_fd_watched(fd)) && r == 0)
+  if (r == 0)
     xr_net_sockopt(fd, level, name, val, len);
   return r;
+}
+
+XR_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+  if (XR_LIKELY(!xr_fd_watched(fd)))
+    return xr_libc.getsockopt(fd, level, name, val, len);
+  return xr_getsockopt_w(fd, level, name, val, len);
 }
 
 XR_EXPORT int getaddrinfo(const char *node, const char *service,
