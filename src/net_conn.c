@@ -271,21 +271,7 @@ static void xr_client_request(struct xr_conn *c)
   x->span.sub->start_us = c->begin_us;
 }
 
-
-
 /* ---- server side ----------------------------------------------------- */
-
-static char *xr_strdup_max(const char *s, size_t max)
-{
-  size_t n = strnlen(s, max);
-  char *d = malloc(n + 1);
-
-  if (d) {
-    memcpy(d, s, n);
-    d[n] = '\0';
-  }
-  return d;
-}
 
 static void xr_server_request(struct xr_conn *c)
 {
@@ -314,14 +300,14 @@ static void xr_server_request(struct xr_conn *c)
   seg->http.has_request = true;
   for (i = 0; r->method[i] && i + 1 < sizeof(seg->http.method); i++)
     seg->http.method[i] = r->method[i];
-  seg->http.url = xr_strdup_max(url, sizeof(url));
+  seg->http.url = strndup(url, sizeof(url));
   if (r->user_agent[0])
-    seg->http.user_agent = xr_strdup_max(r->user_agent, sizeof(r->user_agent));
+    seg->http.user_agent = strndup(r->user_agent, sizeof(r->user_agent));
   if (r->xff[0]) {
-    seg->http.client_ip = xr_strdup_max(r->xff, sizeof(r->xff));
+    seg->http.client_ip = strndup(r->xff, sizeof(r->xff));
     seg->http.x_forwarded_for = true;
   } else if (c->addr[0]) {
-    seg->http.client_ip = xr_strdup_max(c->addr, sizeof(c->addr));
+    seg->http.client_ip = strndup(c->addr, sizeof(c->addr));
   }
 }
 
