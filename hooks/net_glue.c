@@ -6,6 +6,7 @@
 #include "libc.h"
 
 #include "../src/clock.h"
+#include "../src/lambda.h"
 #include "../src/net_conn.h"
 #include "../src/net_fail.h"
 #include "../src/net_fd.h"
@@ -28,6 +29,16 @@ static pid_t xr_net_pid;
 static bool xr_net_ok(void)
 {
   return xr_depth == 0 && xr_ready(XR_HOOK_NET) &&
+         (pid_t)syscall(SYS_getpid) == xr_net_pid;
+}
+
+/* The Lambda Runtime API connection is read at any depth (libcurl's own
+ * calls inside curl_easy_perform) and whatever XRAY_AUTO_HOOKS says: it
+ * carries the invocation context. Reading it only parses and copies. */
+static bool xr_runtime_ok(void)
+{
+  return atomic_load_explicit(&xr_state, memory_order_acquire) == XR_STATE_READY &&
+         xr_tracer_config()->lambda_api.port &&
          (pid_t)syscall(SYS_getpid) == xr_net_pid;
 }
 
@@ -100,6 +111,22 @@ static bool xr_client_candidate(int fd, const struct sockaddr *sa, socklen_t len
   return !xr_tracer_excluded(host, (int)port);
 }
 
+/* A connection, by anyone, to the Lambda Runtime API. */
+static bool xr_runtime_candidate(const struct sockaddr *sa, socklen_t len)
+{
+  char addr[XR_ADDR_MAX], name[XR_HP_HOST_MAX];
+  struct xr_name_hit hit;
+  uint16_t port;
+
+  if (!xr_inet(sa, len) || !xr_runtime_ok())
+    return false;
+  xr_sockaddr_text(sa, addr, &port);
+  name[0] = '\0';
+  if (port == xr_tracer_config()->lambda_api.port)
+    (void)xr_names_find(sa, name, sizeof(name), &hit);
+  return xr_lambda_is_api(&xr_tracer_config()->lambda_api, addr, name, port);
+}
+
 static void xr_report_connect_failure(const struct sockaddr *sa, int err,
                                       int64_t start_us)
 {
@@ -150,7 +177,7 @@ static bool xr_library_connect(const void *ra)
 
 int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len, const void *ra)
 {
-  bool candidate;
+  bool candidate, runtime = false;
   int64_t start = 0;
   int r, err, saved = errno;
 
@@ -160,6 +187,11 @@ int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len, const void 
     xr_net_closing(fd);
   candidate = xr_depth == 0 && xr_ready(XR_HOOK_NET) &&
               xr_client_candidate(fd, sa, len) && !xr_library_connect(ra);
+  if (!candidate && XR_UNLIKELY(xr_tracer_config()->lambda_api.port)) {
+    xr_depth++;
+    runtime = xr_runtime_candidate(sa, len);
+    xr_depth--;
+  }
   if (candidate) {
     struct xr_name_hit hit;
     char name[8];
@@ -173,10 +205,20 @@ int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len, const void 
   /* The real call sees (and on success leaves) the caller's errno. */
   errno = saved;
   r = xr_libc.connect(fd, sa, len);
-  if (!candidate)
+  if (!candidate && !runtime)
     return r;
   err = errno;
   xr_depth++;
+  if (runtime) {
+    if (r == 0 || err == EINPROGRESS || err == EINTR) {
+      struct xr_conn *c = xr_fd_attach(fd);
+      if (c) {
+        xr_conn_runtime_init(c, sa);
+        xr_fd_leave(c);
+      }
+    }
+    goto out;
+  }
   if (r == 0 || err == EINPROGRESS || err == EINTR) {
     struct xr_conn *c = xr_fd_attach(fd);
     if (c) {
@@ -186,6 +228,7 @@ int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len, const void 
   } else if (xr_connect_errno(err)) {
     xr_report_connect_failure(sa, err, start);
   }
+out:
   xr_depth--;
   errno = err;
   return r;
@@ -228,11 +271,17 @@ static void xr_net_io(int fd, const struct iovec *iov, int cnt, ssize_t n, bool 
   int err = errno;
   struct xr_conn *c;
   size_t asked = 0;
+  bool runtime_only = false;
   int i;
 
   /* Peeked bytes come again; a failure that says nothing is skipped. */
-  if ((flags & MSG_PEEK) || (n < 0 && !xr_conn_errno(err)) || !xr_net_ok())
+  if ((flags & MSG_PEEK) || (n < 0 && !xr_conn_errno(err)))
     goto out;
+  if (!xr_net_ok()) {
+    if (!xr_runtime_ok())
+      goto out;
+    runtime_only = true;
+  }
   if (n == 0) {
     /* Only a read of something that returns nothing ends the stream. */
     for (i = 0; i < cnt && !asked; i++)
@@ -242,6 +291,10 @@ static void xr_net_io(int fd, const struct iovec *iov, int cnt, ssize_t n, bool 
   }
   if (!(c = xr_net_enter(fd)))
     goto out;
+  if (runtime_only && c->role != XR_CONN_RUNTIME) {
+    xr_fd_leave(c);
+    goto out;
+  }
   xr_depth++;
   if (n > 0)
     (out ? xr_conn_sent : xr_conn_received)(c, iov, cnt, (size_t)n);

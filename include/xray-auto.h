@@ -29,7 +29,9 @@ XRAY_AUTO_API const char *xray_version(void);
  * (AWS_XRAY_TRACING_NAME or the program's name). trace_header: an incoming
  * X-Amzn-Trace-Id value to join (Root, Parent, Sampled), or NULL for a new
  * trace decided by the sampling rule. -EALREADY if one is open,
- * -ENOTSUP when tracing is disabled.
+ * -ENOTSUP when tracing is disabled, and in a Lambda custom runtime
+ * (AWS_LAMBDA_RUNTIME_API set), where the function segment is Lambda's
+ * and each invocation's calls become its subsegments.
  */
 XRAY_AUTO_API int xray_begin_segment(const char *name, const char *trace_header);
 

@@ -3,6 +3,7 @@
 #include "http_sniff.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 
 /*
@@ -50,7 +51,8 @@ enum {
   XR_H_TRACE,
   XR_H_CL,
   XR_H_TE,
-  XR_H_CONN
+  XR_H_CONN,
+  XR_H_LAMBDA_TRACE
 };
 
 static const struct {
@@ -59,7 +61,7 @@ static const struct {
 } xr_hp_names[] = {
     {"host", 4},           {"user-agent", 10},     {"x-forwarded-for", 15},
     {"x-amzn-trace-id", 15}, {"content-length", 14}, {"transfer-encoding", 17},
-    {"connection", 10},
+    {"connection", 10},    {"lambda-runtime-trace-id", 23},
 };
 #define XR_HP_ALL_NAMES ((uint8_t)((1u << XR_ARRAY_SIZE(xr_hp_names)) - 1u))
 
@@ -176,7 +178,10 @@ static void xr_hp_reset_head(struct xr_hp *p)
   if (p->dir == XR_HP_REQUEST) {
     memset(&p->u.req, 0, sizeof(p->u.req));
   } else {
-    memset(&p->u.resp, 0, sizeof(p->u.resp));
+    /* The Lambda header's buffer is only cleared at its first byte: the
+     * responses of every other connection never use it. */
+    memset(&p->u.resp, 0, offsetof(struct xr_hp_response, lambda_trace));
+    p->u.resp.lambda_trace[0] = '\0';
     p->u.resp.content_length = -1;
   }
 }
@@ -205,6 +210,9 @@ static char *xr_hp_field(struct xr_hp *p, size_t *cap)
   case XR_H_TRACE:
     *cap = sizeof(p->u.req.trace);
     return p->u.req.trace;
+  case XR_H_LAMBDA_TRACE:
+    *cap = sizeof(p->u.resp.lambda_trace);
+    return p->u.resp.lambda_trace;
   default:
     *cap = 0;
     return NULL;
@@ -328,6 +336,12 @@ static void xr_hp_name_end(struct xr_hp *p)
       p->which = XR_H_NONE;
     else
       p->u.req.has_trace = true;
+    return;
+  case XR_H_LAMBDA_TRACE:
+    if (p->dir != XR_HP_RESPONSE || p->u.resp.has_lambda_trace)
+      p->which = XR_H_NONE;
+    else
+      p->u.resp.has_lambda_trace = true;
     return;
   case XR_H_CL:
     p->num = 0;

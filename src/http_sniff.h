@@ -79,6 +79,10 @@ struct xr_hp_response {
   bool chunked;                    /* last transfer coding is chunked */
   bool close;                      /* "Connection: close", or HTTP/1.0
                                       without keep-alive */
+  /* Lambda-Runtime-Trace-Id (the Runtime API's answer to a NEXT), first
+   * value, trimmed. Last: a reset clears only its first byte. */
+  bool has_lambda_trace;
+  char lambda_trace[XR_HP_TRACE_MAX];
 };
 
 struct xr_hp {

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "entity.h"
 #include "http_call.h"
+#include "lambda.h"
 #include "net_fail.h"
 #include "net_names.h"
 
@@ -50,6 +51,14 @@ void xr_conn_client_init(struct xr_conn *c, const struct sockaddr *sa,
   c->list_id = hit.list_id;
   c->list_index = hit.index;
   c->list_count = hit.count;
+  xr_hp_init(&c->out, XR_HP_REQUEST);
+  xr_hp_init(&c->in, XR_HP_RESPONSE);
+}
+
+void xr_conn_runtime_init(struct xr_conn *c, const struct sockaddr *sa)
+{
+  c->role = XR_CONN_RUNTIME;
+  xr_sockaddr_text(sa, c->addr, &c->port);
   xr_hp_init(&c->out, XR_HP_REQUEST);
   xr_hp_init(&c->in, XR_HP_RESPONSE);
 }
@@ -313,6 +322,25 @@ static void xr_server_request(struct xr_conn *c)
 
 
 
+/* ---- the Lambda Runtime API ----------------------------------------- */
+
+/* Asking for the next invocation, or answering the current one, ends the
+ * current one's context; the answer to NEXT starts the next. */
+static void xr_runtime_event(struct xr_conn *c, struct xr_hp *p, enum xr_hp_event ev)
+{
+  if (ev == XR_HP_EV_ERROR) {
+    c->passive = true;
+  } else if (p == &c->out && ev == XR_HP_EV_HEAD) {
+    if (xr_lambda_classify(p->u.req.method, p->u.req.target) != XR_LAMBDA_OTHER)
+      xr_lambda_end();
+  } else if (p == &c->in && ev == XR_HP_EV_BEGIN) {
+    p->req_head = p->req_connect = false;
+  } else if (p == &c->in && ev == XR_HP_EV_HEAD) {
+    if (p->u.resp.status == 200 && p->u.resp.has_lambda_trace)
+      xr_lambda_next(p->u.resp.lambda_trace, strlen(p->u.resp.lambda_trace));
+  }
+}
+
 /* ---- parser events ----------------------------------------------------- */
 
 /* The request stream: the program's on the client side, its peer's on the
@@ -399,19 +427,40 @@ static void xr_connected(struct xr_conn *c)
   c->connecting = false;
 }
 
+static void xr_runtime_out(struct xr_conn *c, enum xr_hp_event ev)
+{
+  xr_runtime_event(c, &c->out, ev);
+}
+
+static void xr_runtime_in(struct xr_conn *c, enum xr_hp_event ev)
+{
+  xr_runtime_event(c, &c->in, ev);
+}
+
+/* The handler of what the program sends (out) or receives. */
+static xr_on_event xr_handler(const struct xr_conn *c, bool out)
+{
+  switch (c->role) {
+  case XR_CONN_SERVER:
+    return out ? xr_response_event : xr_request_event;
+  case XR_CONN_RUNTIME:
+    return out ? xr_runtime_out : xr_runtime_in;
+  default:
+    return out ? xr_request_event : xr_response_event;
+  }
+}
+
 void xr_conn_sent(struct xr_conn *c, const struct iovec *iov, int iovcnt, size_t n)
 {
   xr_connected(c);
-  xr_feed(c, &c->out, c->role == XR_CONN_CLIENT ? xr_request_event : xr_response_event,
-          iov, iovcnt, n);
+  xr_feed(c, &c->out, xr_handler(c, true), iov, iovcnt, n);
 }
 
 void xr_conn_received(struct xr_conn *c, const struct iovec *iov, int iovcnt,
                       size_t n)
 {
   xr_connected(c);
-  xr_feed(c, &c->in, c->role == XR_CONN_CLIENT ? xr_response_event : xr_request_event,
-          iov, iovcnt, n);
+  xr_feed(c, &c->in, xr_handler(c, false), iov, iovcnt, n);
 }
 
 void xr_conn_sent_opaque(struct xr_conn *c, size_t n)
@@ -419,7 +468,7 @@ void xr_conn_sent_opaque(struct xr_conn *c, size_t n)
   enum xr_hp_event ev = xr_hp_skip(&c->out, n);
 
   if (ev != XR_HP_EV_NONE)
-    (c->role == XR_CONN_CLIENT ? xr_request_event : xr_response_event)(c, ev);
+    xr_handler(c, true)(c, ev);
 }
 
 static void xr_connect_failed(struct xr_conn *c, int err)
@@ -442,6 +491,10 @@ static void xr_connect_failed(struct xr_conn *c, int err)
 
 void xr_conn_eof(struct xr_conn *c)
 {
+  if (c->role == XR_CONN_RUNTIME) {
+    c->passive = true;
+    return;
+  }
   if (c->role == XR_CONN_SERVER) {
     /* The client closed its side; the response may still be written. */
     return;
@@ -459,6 +512,10 @@ void xr_conn_error(struct xr_conn *c, int err)
 {
   char buf[24];
 
+  if (c->role == XR_CONN_RUNTIME) {
+    c->passive = true; /* the Runtime API is never traced, failures included */
+    return;
+  }
   if (c->connecting) {
     xr_connect_failed(c, err);
     return;
@@ -471,6 +528,11 @@ void xr_conn_so_error(struct xr_conn *c, int err)
 {
   if (!c->connecting)
     return;
+  if (c->role == XR_CONN_RUNTIME) {
+    c->connecting = false;
+    c->passive = err != 0;
+    return;
+  }
   if (err == 0)
     xr_connected(c);
   else
@@ -479,7 +541,7 @@ void xr_conn_so_error(struct xr_conn *c, int err)
 
 void xr_conn_finish(struct xr_conn *c)
 {
-  if (c->passive && !c->nq)
+  if (c->role == XR_CONN_RUNTIME || (c->passive && !c->nq))
     return;
   if (c->role == XR_CONN_CLIENT) {
     /* The program stopped reading: what it saw is the response. */

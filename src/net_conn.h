@@ -35,7 +35,9 @@
 #define XR_CONN_OVERFLOW 64
 #define XR_ADDR_MAX 48 /* an IPv6 literal with brackets, NUL */
 
-enum xr_conn_role { XR_CONN_CLIENT = 1, XR_CONN_SERVER = 2 };
+/* RUNTIME: the Lambda Runtime API connection of a custom runtime, never
+ * traced, read only for the invocation context (lambda.h). */
+enum xr_conn_role { XR_CONN_CLIENT = 1, XR_CONN_SERVER = 2, XR_CONN_RUNTIME = 3 };
 
 struct xr_exchange {
   struct xr_span span;           /* client: the subsegment (sub NULL: untraced) */
@@ -87,6 +89,9 @@ void xr_sockaddr_text(const struct sockaddr *sa, char addr[XR_ADDR_MAX],
  * EINPROGRESS). */
 void xr_conn_client_init(struct xr_conn *c, const struct sockaddr *sa,
                          bool connecting, int64_t connect_us);
+/* Record set up for the program's (or its libcurl's) connection to the
+ * Lambda Runtime API at sa. */
+void xr_conn_runtime_init(struct xr_conn *c, const struct sockaddr *sa);
 /* Record set up for a descriptor accept returned, peer sa. */
 void xr_conn_server_init(struct xr_conn *c, const struct sockaddr *sa);
 

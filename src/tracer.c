@@ -5,6 +5,7 @@
 #include "clock.h"
 #include "emitter.h"
 #include "ids.h"
+#include "lambda.h"
 #include "log.h"
 #include "sampling.h"
 
@@ -31,6 +32,8 @@ static pthread_mutex_t xr_proc_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(struct xr_entity *) xr_proc_seg;
 
 static atomic_ullong xr_missing_count;
+/* Lambda: calls made outside any invocation. */
+static atomic_ullong xr_outside_count;
 
 /* Guards every inbound segment's children, closed flag and refs (lock
  * order: this lock, then the emitter's). Held for one append or one
@@ -54,6 +57,38 @@ void xr_tracer_init(const struct xr_config *cfg)
   xr_cfg = *cfg;
   xr_process_start_us = xr_now_us();
   xr_emitter_configure(&xr_cfg.udp);
+  if (xr_cfg.lambda_api.port)
+    xr_lambda_init(getenv("_X_AMZN_TRACE_ID"));
+}
+
+static bool xr_lambda_mode(void)
+{
+  return xr_cfg.lambda_api.port != 0;
+}
+
+/* Lambda: the invocation's header, or -ENOENT (counted) outside one. */
+static int xr_lambda_context(struct xr_trace_header *h)
+{
+  /* getenv races with a setenv on another thread like any library's
+   * getenv does; the SDKs read the variable the same way. */
+  if (xr_lambda_current(getenv("_X_AMZN_TRACE_ID"), h) == 0)
+    return 0;
+  if (atomic_fetch_add(&xr_outside_count, 1) == 0)
+    xr_info("Lambda: a call outside any invocation (initialisation, or between "
+            "invocations) is not traced; further ones are counted");
+  return -ENOENT;
+}
+
+/* An invocation records only with its whole header (Root-only is
+ * Lambda's PassThrough: downstream learns the Root, unsampled). */
+static void xr_identity_of_invocation(struct xr_identity *id,
+                                      const struct xr_trace_header *h)
+{
+  memset(id, 0, sizeof(*id));
+  memcpy(id->trace_id, h->root, sizeof(id->trace_id));
+  memcpy(id->parent_id, h->parent, sizeof(id->parent_id));
+  id->sampled = h->sampled == '1' && h->parent[0];
+  id->extra = h->extra[0] ? h->extra : NULL;
 }
 
 const struct xr_config *xr_tracer_config(void)
@@ -200,6 +235,7 @@ static int xr_format_header(struct xr_span *sp, const char *trace_id,
 int xr_span_begin(struct xr_span *sp)
 {
   struct xr_identity id;
+  struct xr_trace_header inv;
   char sub_id[XR_ID_LEN + 1];
   const char *parent_of_sub;
   int rc;
@@ -213,6 +249,13 @@ int xr_span_begin(struct xr_span *sp)
     parent_of_sub = xr_tseg->id;
     sp->owner = xr_tseg;
     sp->owner_serial = xr_tseg_serial;
+  } else if (xr_lambda_mode()) {
+    /* Lambda sends the function segment: subsegments go on their own. */
+    if (xr_lambda_context(&inv) < 0)
+      return -ENOENT;
+    xr_identity_of_invocation(&id, &inv);
+    parent_of_sub = id.parent_id;
+    sp->process = true;
   } else if (xr_cfg.segment_mode == XR_SEGMENT_PROCESS) {
     struct xr_entity *seg = xr_process_segment();
     if (!seg)
@@ -333,6 +376,8 @@ int xr_thread_segment_begin(const char *name, const char *header)
   struct xr_identity id;
   struct xr_entity *seg;
 
+  if (xr_lambda_mode())
+    return -ENOTSUP; /* the function segment is Lambda's */
   if (xr_tseg_current())
     return -EALREADY;
   if (header && xr_trace_header_parse(header, strlen(header), &h) == 0)
@@ -366,6 +411,14 @@ int xr_context_header(char *buf, size_t len)
   struct xr_entity *ctx = xr_tseg_current();
   struct xr_trace_header h;
 
+  if (!ctx && xr_lambda_mode()) {
+    /* Parent = the function segment, as Lambda gave it. */
+    if (xr_lambda_context(&h) < 0)
+      return -ENOENT;
+    if (!h.parent[0] || h.sampled != '1')
+      h.sampled = '0';
+    return xr_trace_header_format(&h, buf, len);
+  }
   if (!ctx && xr_cfg.segment_mode == XR_SEGMENT_PROCESS)
     ctx = xr_process_segment();
   if (!ctx)
@@ -400,6 +453,9 @@ void xr_tracer_exit(void)
     xr_info("documents: %llu sent, %llu split", st.sent, st.split);
   if (missing > 1)
     xr_debug("%llu calls were not traced: no segment was open", missing);
+  if (atomic_load(&xr_outside_count) > 1)
+    xr_debug("Lambda: %llu calls outside any invocation were not traced",
+             atomic_load(&xr_outside_count));
 }
 
 unsigned long long xr_tracer_untraced(void)
@@ -423,6 +479,7 @@ void xr_tracer_fork_child(void)
   xr_tseg = NULL;
   pthread_mutex_init(&xr_proc_lock, NULL);
   pthread_mutex_init(&xr_inbound_lock, NULL);
+  xr_lambda_fork_child();
   xr_process_start_us = xr_now_us();
 }
 
@@ -448,6 +505,10 @@ struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
   struct xr_identity id;
   struct xr_entity *seg, *cur;
 
+  /* In Lambda the library never sends a segment of its own; the
+   * requests' outbound calls belong to the invocation. */
+  if (xr_lambda_mode())
+    return NULL;
   if (header && xr_trace_header_parse(header, header_len, &h) == 0)
     hp = &h;
   xr_identity_init(&id, hp);
