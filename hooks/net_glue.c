@@ -414,6 +414,7 @@ void xr_net_fork_child(void)
 {
   xr_net_pid = (pid_t)syscall(SYS_getpid);
   xr_fd_fork_child();
+  xr_net_fail_fork_child();
 }
 
 void xr_net_exit(void)

@@ -11,12 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A failure whose subsegment is already open: it belongs to the context
+ * of the moment it happened (a Lambda invocation, an inbound request),
+ * not to the one current when it is finally sent. */
 struct xr_held {
   bool set;
-  struct xr_connect_failure f;
-  int64_t end_us;
-  char name[256];
-  char addr[48];
+  struct xr_name_hit hit;
+  struct xr_span span;
 };
 
 /* One held failure per thread, in the thread's net memory. */
@@ -63,14 +64,17 @@ const char *xr_errno_text(int err)
   return "connection failed";
 }
 
-static void xr_send_failure(const struct xr_connect_failure *f, int64_t end_us)
+/* Opens the failure's span in the current context: 0, or -1 when it is
+ * not traced. */
+static int xr_failure_span(const struct xr_connect_failure *f, int64_t end_us,
+                           struct xr_span *out)
 {
   struct xr_span sp;
   char type[24], msg[128];
   const char *name = f->name && *f->name ? f->name : f->addr;
 
   if (xr_span_begin(&sp) < 0)
-    return;
+    return -1;
   if (sp.sub) {
     bool v6 = strchr(f->addr, ':') != NULL;
 
@@ -83,10 +87,19 @@ static void xr_send_failure(const struct xr_connect_failure *f, int64_t end_us)
     if (xr_entity_add_exception(sp.sub, xr_errno_name(f->err, type, sizeof(type)),
                                 msg, true) < 0) {
       xr_span_discard(&sp);
-      return;
+      return -1;
     }
   }
-  xr_span_end(&sp);
+  *out = sp;
+  return 0;
+}
+
+static void xr_send_failure(const struct xr_connect_failure *f, int64_t end_us)
+{
+  struct xr_span sp;
+
+  if (xr_failure_span(f, end_us, &sp) == 0)
+    xr_span_end(&sp);
 }
 
 void xr_net_fail_flush(void)
@@ -95,7 +108,17 @@ void xr_net_fail_flush(void)
 
   if (h && h->set) {
     h->set = false;
-    xr_send_failure(&h->f, h->end_us);
+    xr_span_end(&h->span);
+  }
+}
+
+void xr_net_fail_fork_child(void)
+{
+  struct xr_held *h = xr_theld;
+
+  if (h && h->set) {
+    h->set = false;
+    xr_span_discard(&h->span);
   }
 }
 
@@ -107,7 +130,7 @@ static void xr_held_fini(void *p)
   xr_theld = NULL;
   if (h->set) {
     h->set = false;
-    xr_send_failure(&h->f, h->end_us);
+    xr_span_end(&h->span);
   }
 }
 
@@ -117,9 +140,9 @@ void xr_net_connect_attempt(const struct xr_name_hit *hit)
 
   if (!h || !h->set)
     return;
-  if (hit->list_id && hit->list_id == h->f.hit.list_id &&
-      hit->index > h->f.hit.index) {
+  if (hit->list_id && hit->list_id == h->hit.list_id && hit->index > h->hit.index) {
     h->set = false; /* the program went on to the next address */
+    xr_span_discard(&h->span);
     return;
   }
   xr_net_fail_flush();
@@ -141,11 +164,8 @@ void xr_net_connect_failed(const struct xr_connect_failure *f)
     xr_send_failure(f, now);
     return;
   }
-  h->f = *f;
-  snprintf(h->name, sizeof(h->name), "%s", f->name ? f->name : "");
-  snprintf(h->addr, sizeof(h->addr), "%s", f->addr);
-  h->f.name = h->name;
-  h->f.addr = h->addr;
-  h->end_us = now;
+  if (xr_failure_span(f, now, &h->span) < 0)
+    return;
+  h->hit = f->hit;
   h->set = true;
 }

@@ -6,7 +6,9 @@
  * program's next connect to a later address of the same list means it
  * went on (Python's create_connection trying ::1, then 127.0.0.1), and the
  * held failure is dropped; anything else sends it first (another connect,
- * another lookup, the end of the process on this thread).
+ * another lookup, the end of the process on this thread). Its
+ * subsegment is opened when the connect fails, in the context of that
+ * moment.
  * Contract: allocates; connect/getaddrinfo/I-O hooks only, not for signal
  * handlers.
  */
@@ -31,6 +33,8 @@ void xr_net_connect_failed(const struct xr_connect_failure *f);
 void xr_net_connect_attempt(const struct xr_name_hit *hit);
 /* Sends a held failure (a new lookup, process exit). */
 void xr_net_fail_flush(void);
+/* After fork, in the child: the parent sends what it held. */
+void xr_net_fail_fork_child(void);
 
 /* "ECONNREFUSED" for ECONNREFUSED, "errno 123" for the unlisted; buf
  * holds at least 16 bytes. The text is libc-independent English. */

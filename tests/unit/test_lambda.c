@@ -11,6 +11,7 @@
 #include "../../src/ids.h"
 #include "../../src/lambda.h"
 #include "../../src/net_conn.h"
+#include "../../src/net_fail.h"
 #include "../../src/tracer.h"
 
 #include <errno.h>
@@ -229,6 +230,30 @@ static void test_inherited(void **state)
   unsetenv("_X_AMZN_TRACE_ID");
 }
 
+/* A connect failure held (later addresses of its lookup remain) keeps the
+ * invocation it happened in, whenever it is sent. */
+static void test_held_failure(void **state)
+{
+  struct xr_connect_failure f = {.name = "db.internal", .addr = "10.0.0.1",
+                                 .port = 5432, .err = ECONNREFUSED,
+                                 .hit = {.list_id = 7, .index = 0, .count = 2}};
+  cJSON *doc;
+  (void)state;
+
+  next("Root=" ROOT1 ";Parent=" PARENT1 ";Sampled=1");
+  f.start_us = 1;
+  xr_net_connect_failed(&f);
+  ut_expect_silence(ut_rx, 50); /* held: the program may try the next address */
+  xr_lambda_end();
+  next("Root=" ROOT2 ";Parent=" PARENT2 ";Sampled=1");
+  xr_net_fail_flush();
+  doc = ut_recv_doc(ut_rx, 300);
+  assert_subsegment_of(doc, ROOT1, PARENT1);
+  assert_string_equal(ut_str(doc, "name"), "db.internal");
+  cJSON_Delete(doc);
+  xr_lambda_end();
+}
+
 /* ---- the Runtime API connection, as the sockets layer feeds it -------- */
 
 static void feed(struct xr_conn *c, bool out, const char *bytes, bool bytewise)
@@ -303,6 +328,7 @@ int main(void)
       cmocka_unit_test_setup(test_unsampled_and_passthrough, setup),
       cmocka_unit_test_setup(test_environment, setup),
       cmocka_unit_test_setup(test_inherited, setup),
+      cmocka_unit_test_setup(test_held_failure, setup),
       cmocka_unit_test_setup(test_runtime_connection, setup),
   };
   return cmocka_run_group_tests(tests, ut_rx_group_setup, ut_rx_group_teardown);
