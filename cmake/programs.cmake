@@ -13,6 +13,7 @@
 #   bench_sql        tests/bench/bench_sql.c                (links libpq, libmariadb)
 #   net_client       examples/net_client.c                  (links only libc)
 #   net_server       examples/net_server.c                  (links only libc + Threads)
+#   lambda_runtime   examples/lambda/runtime.c              (links libcurl, libpq, cJSON)
 include_guard(GLOBAL)
 
 if(NOT DEFINED XR_SOURCE_DIR)
@@ -116,3 +117,12 @@ add_executable(net_server "${XR_SOURCE_DIR}/examples/net_server.c")
 find_package(Threads REQUIRED)
 target_link_libraries(net_server PRIVATE Threads::Threads)
 set_target_properties(net_server PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
+
+# A Lambda custom runtime in C (aws-lambda-cpp's way of using libcurl) whose
+# handler makes a libcurl GET and a libpq query: the Lambda mode's tests.
+add_executable(lambda_runtime "${XR_SOURCE_DIR}/examples/lambda/runtime.c")
+if(NOT TARGET PkgConfig::CJSON)
+  pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)
+endif()
+target_link_libraries(lambda_runtime PRIVATE CURL::libcurl PkgConfig::XR_EX_LIBPQ PkgConfig::CJSON)
+set_target_properties(lambda_runtime PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
