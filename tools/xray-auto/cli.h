@@ -18,4 +18,16 @@ void xt_usage(FILE *out);
  * it execs. */
 int xt_cmd_run(int argc, char **argv);
 
+/* `xray-auto doctor ...`: argv[0] is "doctor". Returns the exit status. */
+int xt_cmd_doctor(int argc, char **argv);
+
+/*
+ * Locates libxray-auto.so like `run` does: $XRAY_AUTO_LIBRARY, else next
+ * to this executable, else ../lib or ../lib/<multiarch> relative to it.
+ * out must hold PATH_MAX bytes; on success it is absolute and resolved.
+ * Returns 0 or a negative errno after explaining on stderr, each line
+ * starting with prefix.
+ */
+int xt_find_library(char *out, const char *prefix);
+
 #endif

@@ -22,6 +22,19 @@
  *       Exit status: CMD's (128+N if killed by signal N), 127 if the
  *       library or CMD cannot be found, 2 on bad usage.
  *
+ *   xray-auto doctor [--lib PATH] [--json] [-v] PROGRAM
+ *       Explains, without running PROGRAM (a path or a name looked up in
+ *       PATH), what the preload will and will not see in it: a verdict
+ *       line, then details. Reads the ELF files only: statically linked,
+ *       Go, setuid/setgid/file capabilities, libc flavour or ELF class
+ *       different from the library's (--lib PATH, else found like `run`),
+ *       the client libraries in its DT_NEEDED closure (resolved like
+ *       ld.so) and the hooks that fire for them, a client library
+ *       compiled into the program, dlopen; #! scripts through their
+ *       interpreter. -v lists every shared object, --json prints the same
+ *       as JSON. Exit status: 0 the preload sees something, 1 it sees
+ *       nothing, 2 bad usage or an unreadable PROGRAM.
+ *
  *   xray-auto --version | help
  */
 #define _GNU_SOURCE
@@ -37,6 +50,7 @@ void xt_usage(FILE *out)
 	      "                         [--exit-after-idle SECONDS]\n"
 	      "       xray-auto run [--collect [--jsonl FILE] [--quiet]] "
 	      "[--listen ADDR] [--] CMD [ARGS...]\n"
+	      "       xray-auto doctor [--lib PATH] [--json] [-v] PROGRAM\n"
 	      "       xray-auto --version\n"
 	      "       xray-auto help\n"
 	      "\n"
@@ -45,7 +59,11 @@ void xt_usage(FILE *out)
 	      "         write them to FILE as JSON lines and print trace trees\n"
 	      "run      run CMD with libxray-auto.so preloaded (library from\n"
 	      "         $XRAY_AUTO_LIBRARY or next to this tool); --collect also\n"
-	      "         collects and prints what CMD sends\n",
+	      "         collects and prints what CMD sends\n"
+	      "doctor   explain, without running PROGRAM, what the preload\n"
+	      "         will and will not see in it (static, Go, setuid,\n"
+	      "         libc flavour, client libraries and their hooks);\n"
+	      "         exit 0 traced, 1 not traced, 2 error\n",
 	      out);
 }
 
@@ -61,6 +79,8 @@ int main(int argc, char **argv)
 		return xt_cmd_collect(argc - 1, argv + 1);
 	if (strcmp(cmd, "run") == 0)
 		return xt_cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "doctor") == 0)
+		return xt_cmd_doctor(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("xray-auto %s\n", XRAY_AUTO_VERSION);
 		return 0;

@@ -44,23 +44,22 @@ struct xt_run_opts {
 /* The only global: where the signal handler forwards signals to. */
 static volatile sig_atomic_t xt_cmd_pid;
 
-static int xt_lib_from_env(const char *env, char *out)
+static int xt_lib_from_env(const char *env, char *out, const char *prefix)
 {
 	if (!realpath(env, out)) {
-		fprintf(stderr, XT_RUN_PREFIX "XRAY_AUTO_LIBRARY=%s: %s\n", env,
+		fprintf(stderr, "%sXRAY_AUTO_LIBRARY=%s: %s\n", prefix, env,
 			strerror(errno));
 		return -ENOENT;
 	}
 	if (access(out, R_OK) != 0) {
-		fprintf(stderr, XT_RUN_PREFIX "XRAY_AUTO_LIBRARY=%s: %s\n", env,
+		fprintf(stderr, "%sXRAY_AUTO_LIBRARY=%s: %s\n", prefix, env,
 			strerror(errno));
 		return -EACCES;
 	}
 	return 0;
 }
 
-/* out must hold PATH_MAX bytes; on success it is absolute and resolved. */
-static int xt_find_library(char *out)
+int xt_find_library(char *out, const char *prefix)
 {
 	static const char *const rel[] = {
 		"/" XT_LIB_NAME,
@@ -76,10 +75,10 @@ static int xt_find_library(char *out)
 	size_t i;
 
 	if (env && env[0])
-		return xt_lib_from_env(env, out);
+		return xt_lib_from_env(env, out, prefix);
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0) {
-		fprintf(stderr, XT_RUN_PREFIX "readlink /proc/self/exe: %s\n",
+		fprintf(stderr, "%sreadlink /proc/self/exe: %s\n", prefix,
 			n < 0 ? strerror(errno) : "empty");
 		return -ENOENT;
 	}
@@ -92,8 +91,8 @@ static int xt_find_library(char *out)
 		if (access(cand, R_OK) == 0 && realpath(cand, out))
 			return 0;
 	}
-	fprintf(stderr, XT_RUN_PREFIX "cannot find " XT_LIB_NAME
-		"; set XRAY_AUTO_LIBRARY to its path. Looked for:\n");
+	fprintf(stderr, "%scannot find " XT_LIB_NAME
+		"; set XRAY_AUTO_LIBRARY to its path. Looked for:\n", prefix);
 	for (i = 0; i < ncand; i++)
 		fprintf(stderr, "  %s%s\n", exe, rel[i]);
 	return -ENOENT;
@@ -362,7 +361,7 @@ int xt_cmd_run(int argc, char **argv)
 	rc = xt_run_parse(argc, argv, &ro);
 	if (rc)
 		return rc == 1 ? 0 : rc;
-	if (xt_find_library(lib))
+	if (xt_find_library(lib, XT_RUN_PREFIX))
 		return 127;
 	if (strpbrk(lib, " :")) {
 		fprintf(stderr, XT_RUN_PREFIX "%s: LD_PRELOAD cannot hold a path "
