@@ -78,6 +78,7 @@ static ssize_t xr_sys_readv(int fd, const struct iovec *iov, int n)
   return syscall(SYS_readv, fd, iov, n);
 }
 
+#ifdef __GLIBC__
 static ssize_t xr_sys_read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
   (void)buflen;
@@ -96,6 +97,7 @@ static ssize_t xr_sys_recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
   (void)buflen;
   return xr_sys_recvfrom(fd, buf, len, flags, sa, salen);
 }
+#endif
 
 static int xr_sys_close(int fd)
 {
@@ -166,16 +168,20 @@ struct xr_libc xr_libc = {
     .recvmsg = xr_sys_recvmsg,
     .read = xr_sys_read,
     .readv = xr_sys_readv,
+#ifdef __GLIBC__
     .read_chk = xr_sys_read_chk,
     .recv_chk = xr_sys_recv_chk,
     .recvfrom_chk = xr_sys_recvfrom_chk,
+#endif
     .close = xr_sys_close,
     .close_range = xr_sys_close_range,
     .dup = xr_sys_dup,
     .dup2 = xr_sys_dup2,
     .dup3 = xr_sys_dup3,
     .fcntl = xr_sys_fcntl,
+#ifdef __GLIBC__
     .fcntl64 = xr_sys_fcntl,
+#endif
     .getsockopt = xr_sys_getsockopt,
     .sendfile = xr_sys_sendfile,
     .getaddrinfo = NULL,
@@ -204,16 +210,20 @@ void xr_libc_init(void)
   XR_LOOKUP(recvmsg, "recvmsg");
   XR_LOOKUP(read, "read");
   XR_LOOKUP(readv, "readv");
+#ifdef __GLIBC__
   XR_LOOKUP(read_chk, "__read_chk");
   XR_LOOKUP(recv_chk, "__recv_chk");
   XR_LOOKUP(recvfrom_chk, "__recvfrom_chk");
+#endif
   XR_LOOKUP(close, "close");
   XR_LOOKUP(close_range, "close_range");
   XR_LOOKUP(dup, "dup");
   XR_LOOKUP(dup2, "dup2");
   XR_LOOKUP(dup3, "dup3");
   XR_LOOKUP(fcntl, "fcntl");
+#ifdef __GLIBC__
   XR_LOOKUP(fcntl64, "fcntl64");
+#endif
   XR_LOOKUP(getsockopt, "getsockopt");
   XR_LOOKUP(sendfile, "sendfile");
   XR_LOOKUP(getaddrinfo, "getaddrinfo");

@@ -32,17 +32,21 @@ struct xr_libc {
   ssize_t (*recvmsg)(int, struct msghdr *, int);
   ssize_t (*read)(int, void *, size_t);
   ssize_t (*readv)(int, const struct iovec *, int);
+#ifdef __GLIBC__ /* _FORTIFY_SOURCE entry points: glibc only */
   ssize_t (*read_chk)(int, void *, size_t, size_t);
   ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
   ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *,
                           socklen_t *);
+#endif
   int (*close)(int);
   int (*close_range)(unsigned, unsigned, int);
   int (*dup)(int);
   int (*dup2)(int, int);
   int (*dup3)(int, int, int);
   int (*fcntl)(int, int, ...);
+#ifdef __GLIBC__
   int (*fcntl64)(int, int, ...);
+#endif
   int (*getsockopt)(int, int, int, void *, socklen_t *);
   ssize_t (*sendfile)(int, int, off_t *, size_t);
   int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,

@@ -20,13 +20,20 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#ifdef __GLIBC__
 /* glibc's _FORTIFY_SOURCE entry points, and fcntl64 (glibc 2.28), have
- * no public prototypes here. */
+ * no public prototypes here. musl has none of them (fortified musl builds
+ * check in inline header code) and spells sendfile64 as a macro for
+ * sendfile: the musl build exports none of these (cmake/musl.cmake). */
 int fcntl64(int fd, int cmd, ...);
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
                        struct sockaddr *sa, socklen_t *salen);
+#else
+/* musl does not declare the system call's wrapper (Linux 5.9). */
+int close_range(unsigned first, unsigned last, int flags);
+#endif
 
 /*
  * Every byte-carrying hook asks first whether the descriptor is followed;
@@ -121,6 +128,7 @@ XR_COLD static ssize_t xr_readv_w(int fd, const struct iovec *iov, int cnt)
   return n;
 }
 
+#ifdef __GLIBC__
 XR_COLD static ssize_t xr_read_chk_w(int fd, void *buf, size_t len, size_t buflen)
 {
   return xr_in1(xr_libc.read_chk(fd, buf, len, buflen), fd, buf, len, 0);
@@ -138,6 +146,7 @@ XR_COLD static ssize_t xr_recvfrom_chk_w(int fd, void *buf, size_t len, size_t b
   return xr_in1(xr_libc.recvfrom_chk(fd, buf, len, buflen, flags, sa, salen), fd, buf,
                 len, flags);
 }
+#endif
 
 XR_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
@@ -205,6 +214,7 @@ XR_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
   return xr_sendfile_w(out, in, off, count);
 }
 
+#ifdef __GLIBC__
 /* The same function on LP64 (glibc aliases them). */
 XR_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 {
@@ -212,6 +222,7 @@ XR_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
     return xr_libc.sendfile(out, in, off, count);
   return xr_sendfile_w(out, in, off, count);
 }
+#endif
 
 /* ---- bytes in -------------------------------------------------------- */
 
@@ -251,6 +262,7 @@ XR_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
   return xr_readv_w(fd, iov, cnt);
 }
 
+#ifdef __GLIBC__
 /* _FORTIFY_SOURCE builds call these instead of read/recv/recvfrom. */
 XR_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
@@ -273,6 +285,7 @@ XR_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
     return xr_libc.recvfrom_chk(fd, buf, len, buflen, flags, sa, salen);
   return xr_recvfrom_chk_w(fd, buf, len, buflen, flags, sa, salen);
 }
+#endif
 
 /* ---- descriptors ending ---------------------------------------------- */
 
@@ -352,6 +365,7 @@ XR_EXPORT int fcntl(int fd, int cmd, ...)
   return xr_fcntl(xr_libc.fcntl, fd, cmd, arg);
 }
 
+#ifdef __GLIBC__
 XR_EXPORT int fcntl64(int fd, int cmd, ...)
 {
   va_list ap;
@@ -362,6 +376,7 @@ XR_EXPORT int fcntl64(int fd, int cmd, ...)
   va_end(ap);
   return xr_fcntl(xr_libc.fcntl64, fd, cmd, arg);
 }
+#endif
 
 XR_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
