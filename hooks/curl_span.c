@@ -214,6 +214,19 @@ static bool xr_is_http(const char *scheme)
   return strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
 }
 
+/* A URL that names a scheme other than HTTP(S) (the parser wants a host,
+ * which file:// and some others lack). */
+static bool xr_has_other_scheme(const char *url)
+{
+  const char *sep = strstr(url, "://");
+  size_t n = sep ? (size_t)(sep - url) : 0;
+
+  if (!sep)
+    return false;
+  return !((n == 4 && strncasecmp(url, "http", 4) == 0) ||
+           (n == 5 && strncasecmp(url, "https", 5) == 0));
+}
+
 /* What AWS needs to know before the body may go away. */
 static void xr_collect_aws(struct xr_curl_handle *st, const struct xr_url *u)
 {
@@ -288,6 +301,8 @@ bool xr_curl_begin(void *const *api, CURL *h)
     have_url = true;
     if (!xr_is_http(u.scheme) || xr_tracer_excluded(u.host, xr_url_port(&u)))
       return false;
+  } else if (url && xr_has_other_scheme(url)) {
+    return false; /* file:///etc/hostname: no host to parse, still not HTTP */
   }
   memset(&st->aws, 0, sizeof(st->aws));
   st->s3_bucket = st->s3_key = false;

@@ -250,6 +250,13 @@ def t_never_traced():
     check(not res.docs, "runtime api: no document for the Lambda Runtime API", res.docs)
     check(all(not r["trace_headers"] for r in res.requests),
           "runtime api: no header injected", res.requests)
+    # Non-HTTP schemes, also those without a host (file:///path).
+    path = S.path("plain.txt")
+    with open(path, "w") as f:
+        f.write("plain\n")
+    res = S.run(curl_cmd("file://" + path), expect_docs=0, grace=0.5)
+    check(res.returncode == 0 and res.stdout == "plain\n", "file://: curl output", res.describe())
+    check(not res.docs, "file://: no document", res.docs)
 
 
 def main():
