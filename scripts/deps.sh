@@ -19,11 +19,18 @@ xr_install_missing() {
 # Headers only for libcurl, libpq, libmariadb and libunwind: the library
 # finds them at run time and never links them (libunwind8 is the run-time
 # part the stack capture dlopens).
+# musl-tools, dpkg-dev and debian-archive-keyring: the musl build
+# (cmake/musl.cmake compiles Debian's cJSON source, fetched with apt-get
+# source, into libxray-auto-musl.so). binutils: readelf for the layer zip.
 XR_BUILD_PACKAGES=(cmake make gcc pkg-config libcjson-dev libcurl4-openssl-dev
-  libpq-dev libmariadb-dev libunwind-dev libunwind8)
+  libpq-dev libmariadb-dev libunwind-dev libunwind8 binutils musl-tools dpkg-dev
+  debian-archive-keyring)
 # Real database servers and clients for the tests, demo and benchmarks.
 XR_DB_PACKAGES=(postgresql postgresql-contrib mariadb-server mariadb-client
   python3-psycopg2 python3-mysqldb)
 # HTTP clients and load generator the sockets-layer tests and benchmark run
 # under the preload (issue 4): wget, python3-requests, wrk.
 XR_NET_PACKAGES=(wget python3-requests wrk)
+# Issue 5: real binaries for `xray-auto doctor` (fzf is a Go program,
+# setcap gives a copy file capabilities), strace for the start-up test.
+XR_DEPLOY_PACKAGES=(fzf libcap2-bin strace file)

@@ -6,7 +6,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
 . "$top/scripts/deps.sh"
-xr_install_missing "${XR_BUILD_PACKAGES[@]}" "${XR_DB_PACKAGES[@]}" "${XR_NET_PACKAGES[@]}" libcmocka-dev curl git python3 \
+xr_install_missing "${XR_BUILD_PACKAGES[@]}" "${XR_DB_PACKAGES[@]}" "${XR_NET_PACKAGES[@]}" \
+  "${XR_DEPLOY_PACKAGES[@]}" libcmocka-dev curl git python3 \
   binutils util-linux valgrind
 
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON
@@ -16,6 +17,6 @@ rc=0
 ctest --output-on-failure -j2 "$@" || rc=$?
 # The benchmarks' figures (they never fail on a timing).
 echo "== benchmark figures"
-sed -n '/^medians of/,/^datagram check/p; /^document_bytes=/p; /^documents=/p' \
+sed -n '/^medians of/,/^datagram check/p; /^document_bytes=/p; /^documents=/p; /^startup:/p' \
   Testing/Temporary/LastTest.log || true
 exit $rc
