@@ -53,13 +53,15 @@ static const void *const xr_curl_own[XR_CURL_NFUNCS] = {
     [XR_CURL_MULTI_INFO_READ] = (const void *)curl_multi_info_read,
 };
 
-struct xr_family xr_curl_family = {
+static struct xr_family_state xr_curl_state;
+
+const struct xr_family xr_curl_family = {
     .label = "libcurl",
     .names = xr_curl_names,
     .count = XR_CURL_NFUNCS,
     .sonames = xr_curl_sonames,
     .own = xr_curl_own,
-    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .st = &xr_curl_state,
 };
 
 XR_EXPORT CURLcode curl_easy_perform(CURL *h)

@@ -47,6 +47,6 @@ typedef void (*xr_curl_free_fn)(void *);
 /* A typed function from a resolved table. */
 #define XR_CURL(api, idx, type) ((type)(api)[idx])
 
-extern struct xr_family xr_curl_family;
+extern const struct xr_family xr_curl_family;
 
 #endif /* XR_CURL_API_H */

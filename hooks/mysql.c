@@ -75,13 +75,15 @@ static const void *const xr_my_own[XR_MY_NFUNCS] = {
     [XR_MY_STMT_EXECUTE_CONT] = (const void *)mysql_stmt_execute_cont,
 };
 
-struct xr_family xr_my_family = {
+static struct xr_family_state xr_my_state;
+
+const struct xr_family xr_my_family = {
     .label = "the MySQL client library",
     .names = xr_my_names,
     .count = XR_MY_NFUNCS,
     .sonames = xr_my_sonames,
     .own = xr_my_own,
-    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .st = &xr_my_state,
 };
 
 /* The caller's table and the real function idx, or the library's own

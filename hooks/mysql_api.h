@@ -80,6 +80,6 @@ typedef my_bool (*xr_my_get_infov_fn)(MYSQL *, enum mariadb_value, void *, ...);
 
 #define XR_MY(api, idx, type) ((type)(api)[idx])
 
-extern struct xr_family xr_my_family;
+extern const struct xr_family xr_my_family;
 
 #endif /* XR_MYSQL_API_H */

@@ -68,13 +68,15 @@ static const void *const xr_pq_own[XR_PQ_NFUNCS] = {
     [XR_PQ_GET_RESULT] = (const void *)PQgetResult,
 };
 
-struct xr_family xr_pq_family = {
+static struct xr_family_state xr_pq_state;
+
+const struct xr_family xr_pq_family = {
     .label = "libpq",
     .names = xr_pq_names,
     .count = XR_PQ_NFUNCS,
     .sonames = xr_pq_sonames,
     .own = xr_pq_own,
-    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .st = &xr_pq_state,
 };
 
 /* The hook's prologue: the caller's table, or the library's own failure

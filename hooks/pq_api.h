@@ -85,6 +85,6 @@ typedef int (*xr_pq_pipeline_status_fn)(const PGconn *);
 
 #define XR_PQ(api, idx, type) ((type)(api)[idx])
 
-extern struct xr_family xr_pq_family;
+extern const struct xr_family xr_pq_family;
 
 #endif /* XR_PQ_API_H */

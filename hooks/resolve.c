@@ -56,7 +56,7 @@ static bool xr_is_own(const struct xr_family *fam, size_t i, const void *p)
 
 /* Fills fns from handle h (RTLD_NEXT when h is that). True when the anchor
  * resolved to something that is not ours. */
-static bool xr_fill(struct xr_family *fam, void *h, void **fns)
+static bool xr_fill(const struct xr_family *fam, void *h, void **fns)
 {
   size_t i;
   for (i = 0; i < fam->count; i++) {
@@ -68,24 +68,24 @@ static bool xr_fill(struct xr_family *fam, void *h, void **fns)
 
 /* RTLD_NEXT's table, into fns. Loader calls happen without our lock held:
  * a library constructor may call a hook while the loader lock is taken. */
-static bool xr_fill_next(struct xr_family *fam, void **fns)
+static bool xr_fill_next(const struct xr_family *fam, void **fns)
 {
-  if (atomic_load_explicit(&fam->next_state, memory_order_acquire) == 1) {
-    memcpy(fns, fam->next, sizeof(fam->next));
+  if (atomic_load_explicit(&fam->st->next_state, memory_order_acquire) == 1) {
+    memcpy(fns, fam->st->next, sizeof(fam->st->next));
     return true;
   }
   if (!xr_fill(fam, RTLD_NEXT, fns))
     return false;
-  pthread_mutex_lock(&fam->lock);
-  if (atomic_load_explicit(&fam->next_state, memory_order_relaxed) != 1) {
-    memcpy(fam->next, fns, sizeof(fam->next));
-    atomic_store_explicit(&fam->next_state, 1, memory_order_release);
+  pthread_mutex_lock(&fam->st->lock);
+  if (atomic_load_explicit(&fam->st->next_state, memory_order_relaxed) != 1) {
+    memcpy(fam->st->next, fns, sizeof(fam->st->next));
+    atomic_store_explicit(&fam->st->next_state, 1, memory_order_release);
   }
-  pthread_mutex_unlock(&fam->lock);
+  pthread_mutex_unlock(&fam->st->lock);
   return true;
 }
 
-static bool xr_fill_sonames(struct xr_family *fam, void **fns)
+static bool xr_fill_sonames(const struct xr_family *fam, void **fns)
 {
   size_t i;
   for (i = 0; fam->sonames[i]; i++) {
@@ -99,7 +99,7 @@ static bool xr_fill_sonames(struct xr_family *fam, void **fns)
   return false;
 }
 
-static void *const *xr_resolve_slow(struct xr_family *fam, const void *ra)
+static void *const *xr_resolve_slow(const struct xr_family *fam, const void *ra)
 {
   struct xr_find f;
   struct xr_caller c;
@@ -130,22 +130,22 @@ static void *const *xr_resolve_slow(struct xr_family *fam, const void *ra)
     goto uncached; /* unknown caller (JIT code, ...) */
   c.lo = f.lo;
   c.hi = f.hi;
-  pthread_mutex_lock(&fam->lock);
-  n = atomic_load_explicit(&fam->ncallers, memory_order_relaxed);
+  pthread_mutex_lock(&fam->st->lock);
+  n = atomic_load_explicit(&fam->st->ncallers, memory_order_relaxed);
   if (n < XR_RESOLVE_CALLERS) {
     size_t i;
     /* Another thread may have added it meanwhile. */
     for (i = 0; i < n; i++)
-      if (fam->callers[i].lo == c.lo && fam->callers[i].hi == c.hi)
+      if (fam->st->callers[i].lo == c.lo && fam->st->callers[i].hi == c.hi)
         break;
     if (i == n) {
-      fam->callers[n] = c;
-      atomic_store_explicit(&fam->ncallers, n + 1, memory_order_release);
+      fam->st->callers[n] = c;
+      atomic_store_explicit(&fam->st->ncallers, n + 1, memory_order_release);
     }
-    pthread_mutex_unlock(&fam->lock);
-    return fam->callers[i].fns;
+    pthread_mutex_unlock(&fam->st->lock);
+    return fam->st->callers[i].fns;
   }
-  pthread_mutex_unlock(&fam->lock);
+  pthread_mutex_unlock(&fam->st->lock);
   xr_debug("%s: caller table full; resolving per call", fam->label);
 uncached:
   /* Correct but uncached: this thread's copy, valid until its next call. */
@@ -156,19 +156,19 @@ uncached:
   }
 }
 
-void xr_resolve_fork_child(struct xr_family *fam)
+void xr_resolve_fork_child(const struct xr_family *fam)
 {
-  pthread_mutex_init(&fam->lock, NULL);
+  pthread_mutex_init(&fam->st->lock, NULL);
 }
 
-void *const *xr_resolve(struct xr_family *fam, const void *ra)
+void *const *xr_resolve(const struct xr_family *fam, const void *ra)
 {
-  size_t n = atomic_load_explicit(&fam->ncallers, memory_order_acquire);
+  size_t n = atomic_load_explicit(&fam->st->ncallers, memory_order_acquire);
   uintptr_t a = (uintptr_t)ra;
   size_t i;
 
   for (i = 0; i < n; i++)
-    if (a >= fam->callers[i].lo && a < fam->callers[i].hi)
-      return fam->callers[i].fns;
+    if (a >= fam->st->callers[i].lo && a < fam->st->callers[i].hi)
+      return fam->st->callers[i].fns;
   return xr_resolve_slow(fam, ra);
 }

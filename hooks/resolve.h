@@ -34,12 +34,11 @@ struct xr_caller {
   void *fns[XR_RESOLVE_FUNCS];
 };
 
-struct xr_family {
-  const char *label;                 /* "libcurl", for logs */
-  const char *const *names;          /* names[0] is the anchor symbol */
-  size_t count;
-  const char *const *sonames;        /* NULL-terminated */
-  const void *const *own;            /* our hooks, parallel to names (NULL ok) */
+/* What a family learns at run time. Zero-initialised (.bss, so that the
+ * 9 KB of each never cost a page of the file or a fault at start-up: every
+ * process of a container image loads us); zero is PTHREAD_MUTEX_INITIALIZER
+ * on glibc and musl. */
+struct xr_family_state {
   pthread_mutex_t lock;
   atomic_size_t ncallers;
   struct xr_caller callers[XR_RESOLVE_CALLERS];
@@ -47,12 +46,22 @@ struct xr_family {
   atomic_int next_state;             /* 0 unknown, 1 resolved, -1 absent */
 };
 
+/* What a family is (read-only after relocation). */
+struct xr_family {
+  const char *label;                 /* "libcurl", for logs */
+  const char *const *names;          /* names[0] is the anchor symbol */
+  size_t count;
+  const char *const *sonames;        /* NULL-terminated */
+  const void *const *own;            /* our hooks, parallel to names (NULL ok) */
+  struct xr_family_state *st;
+};
+
 /* The function table for a call made from return address ra, or NULL
  * when the family's library cannot be found (the hook then fails the call
  * the way the library would without being initialised). */
-void *const *xr_resolve(struct xr_family *fam, const void *ra);
+void *const *xr_resolve(const struct xr_family *fam, const void *ra);
 
 /* After fork: the lock may have been held by a thread that is gone. */
-void xr_resolve_fork_child(struct xr_family *fam);
+void xr_resolve_fork_child(const struct xr_family *fam);
 
 #endif /* XR_RESOLVE_H */
