@@ -332,17 +332,22 @@ static void xr_hp_name_end(struct xr_hp *p)
     p->flags &= (uint16_t)~XR_F_XFF_END;
     break;
   case XR_H_TRACE:
-    if (p->dir != XR_HP_REQUEST || p->u.req.has_trace)
+  case XR_H_LAMBDA_TRACE: {
+    /* X-Amzn-Trace-Id of a request, Lambda-Runtime-Trace-Id of a
+     * response: the first one wins. */
+    bool req = p->which == XR_H_TRACE;
+    bool *has;
+
+    if (p->dir != (req ? XR_HP_REQUEST : XR_HP_RESPONSE)) {
       p->which = XR_H_NONE;
-    else
-      p->u.req.has_trace = true;
-    return;
-  case XR_H_LAMBDA_TRACE:
-    if (p->dir != XR_HP_RESPONSE || p->u.resp.has_lambda_trace)
+      return;
+    }
+    has = req ? &p->u.req.has_trace : &p->u.resp.has_lambda_trace;
+    if (*has)
       p->which = XR_H_NONE;
-    else
-      p->u.resp.has_lambda_trace = true;
+    *has = true;
     return;
+  }
   case XR_H_CL:
     p->num = 0;
     p->flags &= (uint16_t)~XR_F_CL_WS;

@@ -233,17 +233,41 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
 
-class Server(ThreadingHTTPServer):
+def serve_announced(srv):
+    """Prints "PORT n" (what the harness waits for), serves until SIGTERM or SIGINT, closes.
+    Shared with lambda_api.py. Returns the exit status."""
+    def on_term(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    sys.stdout.write("PORT %d\n" % srv.server_address[1])
+    sys.stdout.flush()
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    except SystemExit:
+        pass
+    finally:
+        srv.server_close()
+    return 0
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Threaded, reusable address; client hang-ups and our own resets are expected, so they
+    are not printed unless srv.verbose. Shared with lambda_api.py."""
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    verbose = False
 
     def handle_error(self, request, client_address):
-        # Client hang-ups and our own resets are expected; stay quiet.
         exc = sys.exc_info()[1]
         if isinstance(exc, (OSError, ValueError)) and not self.verbose:
             return
         super().handle_error(request, client_address)
+
+
+class Server(QuietServer):
+    request_queue_size = 128
 
     def shutdown_request(self, request):
         try:
@@ -265,20 +289,7 @@ def main(argv=None):
     srv.static_dir = os.path.abspath(args.static) if args.static else None
     srv.verbose = args.verbose
 
-    def on_term(signum, frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    sys.stdout.write("PORT %d\n" % srv.server_address[1])
-    sys.stdout.flush()
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except SystemExit:
-        pass
-    finally:
-        srv.server_close()
-    return 0
+    return serve_announced(srv)
 
 
 if __name__ == "__main__":

@@ -43,11 +43,12 @@ client that has seen its response finds its line):
 
 import argparse
 import json
-import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from httpd import QuietServer, serve_announced  # same directory: the harness's HTTP server
 
 PREFIX = "/2018-06-01"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:xray-auto-test"
@@ -203,14 +204,8 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        if isinstance(sys.exc_info()[1], (OSError, ValueError)) and not self.verbose:
-            return
-        super().handle_error(request, client_address)
+class Server(QuietServer):
+    pass
 
 
 def main(argv=None):
@@ -234,20 +229,7 @@ def main(argv=None):
     srv.state.log_f = open(args.log, "a", encoding="utf-8") if args.log else None
     srv.verbose = args.verbose
 
-    def on_term(signum, frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    sys.stdout.write("PORT %d\n" % srv.server_address[1])
-    sys.stdout.flush()
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except SystemExit:
-        pass
-    finally:
-        srv.server_close()
-    return 0
+    return serve_announced(srv)
 
 
 if __name__ == "__main__":
