@@ -118,12 +118,13 @@ static bool xr_runtime_candidate(const struct sockaddr *sa, socklen_t len)
   struct xr_name_hit hit;
   uint16_t port;
 
-  if (!xr_inet(sa, len) || !xr_runtime_ok())
+  if (!xr_inet(sa, len))
     return false;
   xr_sockaddr_text(sa, addr, &port);
+  if (port != xr_tracer_config()->lambda_api.port || !xr_runtime_ok())
+    return false;
   name[0] = '\0';
-  if (port == xr_tracer_config()->lambda_api.port)
-    (void)xr_names_find(sa, name, sizeof(name), &hit);
+  (void)xr_names_find(sa, name, sizeof(name), &hit);
   return xr_lambda_is_api(&xr_tracer_config()->lambda_api, addr, name, port);
 }
 
