@@ -326,19 +326,29 @@ static void xr_server_request(struct xr_conn *c)
 
 /* Asking for the next invocation, or answering the current one, ends the
  * current one's context; the answer to NEXT starts the next. */
-static void xr_runtime_event(struct xr_conn *c, struct xr_hp *p, enum xr_hp_event ev)
+/* What the runtime sends. */
+static void xr_runtime_out(struct xr_conn *c, enum xr_hp_event ev)
 {
-  if (ev == XR_HP_EV_ERROR) {
+  const struct xr_hp_request *r = &c->out.u.req;
+
+  if (ev == XR_HP_EV_ERROR)
     c->passive = true;
-  } else if (p == &c->out && ev == XR_HP_EV_HEAD) {
-    if (xr_lambda_classify(p->u.req.method, p->u.req.target) != XR_LAMBDA_OTHER)
-      xr_lambda_end();
-  } else if (p == &c->in && ev == XR_HP_EV_BEGIN) {
+  else if (ev == XR_HP_EV_HEAD &&
+           xr_lambda_classify(r->method, r->target) != XR_LAMBDA_OTHER)
+    xr_lambda_end();
+}
+
+/* What the Runtime API answers. */
+static void xr_runtime_in(struct xr_conn *c, enum xr_hp_event ev)
+{
+  struct xr_hp *p = &c->in;
+
+  if (ev == XR_HP_EV_ERROR)
+    c->passive = true;
+  else if (ev == XR_HP_EV_BEGIN)
     p->req_head = p->req_connect = false;
-  } else if (p == &c->in && ev == XR_HP_EV_HEAD) {
-    if (p->u.resp.status == 200 && p->u.resp.has_lambda_trace)
-      xr_lambda_next(p->u.resp.lambda_trace, strlen(p->u.resp.lambda_trace));
-  }
+  else if (ev == XR_HP_EV_HEAD && p->u.resp.status == 200 && p->u.resp.has_lambda_trace)
+    xr_lambda_next(p->u.resp.lambda_trace, strlen(p->u.resp.lambda_trace));
 }
 
 /* ---- parser events ----------------------------------------------------- */
@@ -425,16 +435,6 @@ static void xr_feed(struct xr_conn *c, struct xr_hp *p, xr_on_event on,
 static void xr_connected(struct xr_conn *c)
 {
   c->connecting = false;
-}
-
-static void xr_runtime_out(struct xr_conn *c, enum xr_hp_event ev)
-{
-  xr_runtime_event(c, &c->out, ev);
-}
-
-static void xr_runtime_in(struct xr_conn *c, enum xr_hp_event ev)
-{
-  xr_runtime_event(c, &c->in, ev);
 }
 
 /* The handler of what the program sends (out) or receives. */
