@@ -529,8 +529,11 @@ size_t xr_sql_scrub_message(const char *msg, char *out, size_t cap)
       i = xr_msg_skip_near(msg, i, eol);
       xr_out_byte(&o, '?');
     } else if (c == '\'' && i > 0 && i + 1 < eol && u[i - 1] < 0x80 &&
-               xr_is_alpha(u[i - 1]) && xr_is_alpha(u[i + 1])) {
-      xr_out_byte(&o, '\''); /* an apostrophe: doesn't */
+               xr_is_alpha(u[i - 1]) && xr_is_alpha(u[i + 1]) &&
+               !memchr(msg + i + 1, '\'', eol - i - 1)) {
+      /* An apostrophe (doesn't), only when no quote follows on the line:
+       * ab'secret' is a quoted value glued to a word, not an apostrophe. */
+      xr_out_byte(&o, '\'');
       i++;
     } else if (c == '\'' || c == '"' || c == '`') {
       i = xr_msg_skip_quoted(msg, i, eol);
