@@ -171,8 +171,8 @@ static int xr_parse_enum(const char *var, const char *s,
                          const char *dflt_name)
 {
   size_t i;
-  if (!s)
-    return dflt;
+  if (!s || !*s)
+    return dflt; /* empty is unset (ENV X= in a Dockerfile), silently */
   for (i = 0; i < n; i++)
     if (strcasecmp(s, words[i].word) == 0)
       return words[i].value;
@@ -214,7 +214,7 @@ void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program
   xr_log_level = cfg->log_level;
 
   v = get("AWS_XRAY_SDK_ENABLED");
-  if (v && xr_parse_bool(v, &cfg->enabled) < 0) {
+  if (v && *v && xr_parse_bool(v, &cfg->enabled) < 0) {
     cfg->enabled = true;
     xr_err("AWS_XRAY_SDK_ENABLED=\"%.64s\" is not a boolean; tracing stays enabled", v);
   }
@@ -244,6 +244,16 @@ void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program
   cfg->sampling = (enum xr_sampling)xr_parse_enum(
       "XRAY_AUTO_SAMPLING", get("XRAY_AUTO_SAMPLING"), sampling,
       XR_ARRAY_SIZE(sampling), XR_SAMPLING_DEFAULT, "default");
+
+  /* Only the path: the file is read by the tracer's initialisation. */
+  v = get("XRAY_AUTO_SAMPLING_RULES");
+  if (v && *v) {
+    if (strlen(v) < sizeof(cfg->sampling_rules))
+      strcpy(cfg->sampling_rules, v);
+    else
+      xr_err("XRAY_AUTO_SAMPLING_RULES is longer than %zu bytes; using the default rule",
+             sizeof(cfg->sampling_rules) - 1);
+  }
 
   v = get("XRAY_AUTO_HOOKS");
   if (v && *v && xr_parse_hooks(v, &cfg->hooks) < 0) {

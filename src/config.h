@@ -30,6 +30,7 @@ enum xr_sql_mode { XR_SQL_SANITIZED, XR_SQL_RAW, XR_SQL_OFF };
 #define XR_HOOK_ALL (XR_HOOK_CURL | XR_HOOK_PQ | XR_HOOK_MYSQL | XR_HOOK_NET)
 
 #define XR_HOST_MAX 254
+#define XR_RULES_PATH_MAX 4096
 struct xr_endpoint {
   char host[XR_HOST_MAX]; /* literal or name, resolved at first use */
   uint16_t port;
@@ -49,6 +50,9 @@ struct xr_config {
   bool has_parent; /* _X_AMZN_TRACE_ID was valid */
   struct xr_trace_header parent;
   struct xr_endpoint lambda_api; /* AWS_LAMBDA_RUNTIME_API, port 0 if unset */
+  /* XRAY_AUTO_SAMPLING_RULES: a rules file's path, "" if unset; read by
+   * xr_sampling_load, not here. */
+  char sampling_rules[XR_RULES_PATH_MAX];
 };
 
 typedef const char *(*xr_getenv_fn)(const char *name);

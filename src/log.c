@@ -35,6 +35,11 @@ void xr_log(int level, const char *fmt, ...)
   n += m;
   if ((size_t)n > sizeof(buf) - 2)
     n = (int)sizeof(buf) - 2;
+  /* One line whatever the arguments held (a variable's value with a
+   * newline or terminal escapes): control bytes become '?'. */
+  for (m = 0; m < n; m++)
+    if ((unsigned char)buf[m] < 0x20 || buf[m] == 0x7f)
+      buf[m] = '?';
   buf[n++] = '\n';
   /* One write: lines of concurrent threads never interleave mid-line. */
   (void)syscall(SYS_write, 2, buf, (size_t)n);

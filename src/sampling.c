@@ -3,11 +3,20 @@
 #include "sampling.h"
 
 #include "ids.h"
+#include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* High 32 bits: the second; low 32 bits: traces taken in it. */
 static atomic_ullong xr_reservoir;
+
+/* Set once at initialisation; read by every decision. */
+static _Atomic(struct xr_rules *) xr_active;
 
 static bool xr_reservoir_take(int64_t now_seconds)
 {
@@ -27,11 +36,135 @@ static bool xr_reservoir_take(int64_t now_seconds)
   }
 }
 
-bool xr_sample(enum xr_sampling mode, int64_t now_seconds)
+bool xr_sample_request(enum xr_sampling mode, int64_t now_seconds,
+                       const struct xr_sample_req *req)
 {
+  struct xr_rules *rs;
+
   if (mode == XR_SAMPLING_ALL)
     return true;
+  rs = atomic_load_explicit(&xr_active, memory_order_acquire);
+  if (rs)
+    return xr_rule_decide(xr_rules_match(rs, req), now_seconds, xr_random_unit);
   if (xr_reservoir_take(now_seconds))
     return true;
   return xr_random_unit() < XR_DEFAULT_RATE;
+}
+
+bool xr_sample(enum xr_sampling mode, int64_t now_seconds)
+{
+  return xr_sample_request(mode, now_seconds, NULL);
+}
+
+struct xr_rules *xr_sampling_rules(void)
+{
+  return atomic_load_explicit(&xr_active, memory_order_acquire);
+}
+
+void xr_sampling_unload(void)
+{
+  free(atomic_exchange(&xr_active, NULL));
+}
+
+static const char *xr_file_error(int err)
+{
+  switch (err) {
+  case ENOENT:
+    return "no such file";
+  case EACCES:
+  case EPERM:
+    return "permission denied";
+  case EISDIR:
+    return "a directory";
+  case ENOTDIR:
+    return "a path component is not a directory";
+  case ELOOP:
+    return "too many symbolic links";
+  case ENAMETOOLONG:
+    return "path too long";
+  case EAGAIN:
+  case ENXIO:
+    return "not a regular file (would block)";
+  default:
+    return "cannot be read";
+  }
+}
+
+/* The whole file into a malloc'ed, NUL-terminated buffer of at most
+ * XR_RULES_FILE_MAX bytes; *len its length. */
+static int xr_read_file(const char *path, char **out, size_t *len, int *err)
+{
+  char *buf;
+  size_t got = 0;
+  long fd;
+
+  /* Raw calls: src/ knows no interposition, and our own read hook (or
+   * another preload's) has no business seeing this. O_NONBLOCK: a FIFO or
+   * a terminal answers at once instead of hanging the host. */
+  fd = syscall(SYS_openat, AT_FDCWD, path,
+               O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  buf = malloc(XR_RULES_FILE_MAX + 2);
+  if (!buf) {
+    *err = ENOMEM;
+    (void)syscall(SYS_close, fd);
+    return -1;
+  }
+  /* One byte more than the limit tells "too large" from "exactly full". */
+  while (got <= XR_RULES_FILE_MAX) {
+    long n = syscall(SYS_read, fd, buf + got, XR_RULES_FILE_MAX + 1 - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      *err = errno;
+      free(buf);
+      (void)syscall(SYS_close, fd);
+      return -1;
+    }
+    if (n == 0)
+      break;
+    got += (size_t)n;
+  }
+  (void)syscall(SYS_close, fd);
+  buf[got] = '\0';
+  *out = buf;
+  *len = got;
+  return 0;
+}
+
+int xr_sampling_load(const char *path)
+{
+  struct xr_rules *rs = NULL, *old;
+  char why[160];
+  char *buf = NULL;
+  size_t len = 0;
+  int saved = errno, err = 0, rc;
+
+  if (xr_read_file(path, &buf, &len, &err) < 0) {
+    /* xr_log keeps it one line whatever the path holds. */
+    xr_err("XRAY_AUTO_SAMPLING_RULES \"%.200s\": %s; using the default rule "
+           "(1 per second, then 5 %%)",
+           path, xr_file_error(err));
+    rc = -err;
+    goto out;
+  }
+  /* A file over the limit was read one byte past it: the parser says so. */
+  rc = xr_rules_parse(buf, len, &rs, why, sizeof(why));
+  free(buf);
+  if (rc < 0) {
+    xr_err("XRAY_AUTO_SAMPLING_RULES \"%.200s\": %s; the file is ignored, using the "
+           "default rule (1 per second, then 5 %%)",
+           path, why);
+    goto out;
+  }
+  old = atomic_exchange_explicit(&xr_active, rs, memory_order_acq_rel);
+  free(old);
+  xr_info("sampling rules from \"%.200s\": %u rules and the default (version %d)",
+          path, rs->nrules, rs->version);
+out:
+  errno = saved; /* the host's, even in the constructor */
+  return rc;
 }

@@ -59,6 +59,14 @@ void xr_tracer_init(const struct xr_config *cfg)
   xr_emitter_configure(&xr_cfg.udp);
   if (xr_cfg.lambda_api.port)
     xr_lambda_init(getenv("_X_AMZN_TRACE_ID"));
+  /* Read here, in the constructor, only when named and when it can decide
+   * anything (not with XRAY_AUTO_SAMPLING=all, not in Lambda, which never
+   * samples): before the host runs, drops privileges or chroots, and once
+   * for a forking server's children (README, Sampling). */
+  xr_sampling_unload(); /* a re-initialisation (tests) starts afresh */
+  if (xr_cfg.sampling_rules[0] && xr_cfg.sampling == XR_SAMPLING_DEFAULT &&
+      !xr_cfg.lambda_api.port)
+    (void)xr_sampling_load(xr_cfg.sampling_rules);
 }
 
 static bool xr_lambda_mode(void)
@@ -97,9 +105,12 @@ const struct xr_config *xr_tracer_config(void)
 }
 
 /* A new trace, or the one of header h (Root, Parent, Sampled honoured;
- * Sampled=? or absent means we decide). */
+ * Sampled=? or absent means we decide, by the rule matching req, the
+ * request the trace starts with: NULL for the segments the library starts
+ * on its own, which get the default rule as in the Python SDK). */
 static void xr_identity_init(struct xr_identity *id,
-                             const struct xr_trace_header *h)
+                             const struct xr_trace_header *h,
+                             const struct xr_sample_req *req)
 {
   int64_t now_s = xr_now_us() / 1000000;
 
@@ -110,11 +121,11 @@ static void xr_identity_init(struct xr_identity *id,
     if (h->sampled == '1' || h->sampled == '0')
       id->sampled = h->sampled == '1';
     else
-      id->sampled = xr_sample(xr_cfg.sampling, now_s);
+      id->sampled = xr_sample_request(xr_cfg.sampling, now_s, req);
     id->extra = h->extra[0] ? h->extra : NULL;
   } else {
     xr_new_trace_id(id->trace_id, now_s);
-    id->sampled = xr_sample(xr_cfg.sampling, now_s);
+    id->sampled = xr_sample_request(xr_cfg.sampling, now_s, req);
   }
 }
 
@@ -183,7 +194,7 @@ static struct xr_entity *xr_process_segment(void)
   pthread_mutex_lock(&xr_proc_lock);
   seg = atomic_load_explicit(&xr_proc_seg, memory_order_relaxed);
   if (!seg) {
-    xr_identity_init(&id, xr_inherited());
+    xr_identity_init(&id, xr_inherited(), NULL);
     seg = xr_segment_new(xr_cfg.service, &id);
     if (seg) {
       seg->start_us = xr_process_start_us;
@@ -264,7 +275,7 @@ int xr_span_begin(struct xr_span *sp)
     parent_of_sub = seg->id;
     sp->process = true;
   } else if (xr_cfg.segment_mode == XR_SEGMENT_CALL) {
-    xr_identity_init(&id, xr_inherited());
+    xr_identity_init(&id, xr_inherited(), NULL);
     parent_of_sub = NULL;
     if (id.sampled) {
       sp->seg = xr_segment_new(xr_cfg.service, &id);
@@ -382,7 +393,7 @@ int xr_thread_segment_begin(const char *name, const char *header)
     return -EALREADY;
   if (header && xr_trace_header_parse(header, strlen(header), &h) == 0)
     hp = &h;
-  xr_identity_init(&id, hp);
+  xr_identity_init(&id, hp, NULL);
   seg = xr_segment_new(name && *name ? name : xr_cfg.service, &id);
   if (!seg)
     return -ENOMEM;
@@ -500,6 +511,13 @@ bool xr_tracer_excluded(const char *host, int port)
 struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
                                    int64_t start_us, const void *conn)
 {
+  return xr_inbound_begin_req(header, header_len, start_us, conn, NULL);
+}
+
+struct xr_entity *xr_inbound_begin_req(const char *header, size_t header_len,
+                                       int64_t start_us, const void *conn,
+                                       const struct xr_sample_req *req)
+{
   struct xr_trace_header h;
   const struct xr_trace_header *hp = NULL;
   struct xr_identity id;
@@ -511,7 +529,7 @@ struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
     return NULL;
   if (header && xr_trace_header_parse(header, header_len, &h) == 0)
     hp = &h;
-  xr_identity_init(&id, hp);
+  xr_identity_init(&id, hp, req);
   seg = xr_segment_new(xr_cfg.service, &id);
   if (!seg)
     return NULL;

@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "entity.h"
+#include "sampling_rules.h"
 #include "trace_header.h"
 
 struct xr_span {
@@ -72,6 +73,11 @@ int xr_thread_segment_end(void) XR_WUR;
  */
 struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,
                                    int64_t start_us, const void *conn);
+/* The same, sampled by the local rule matching req (Host, method, path of
+ * the request; NULL: nothing known, the default rule). */
+struct xr_entity *xr_inbound_begin_req(const char *header, size_t header_len,
+                                       int64_t start_us, const void *conn,
+                                       const struct xr_sample_req *req);
 /* Stamps the end, sends the segment when sampled, lets go of it. */
 void xr_inbound_end(struct xr_entity *seg);
 /* Lets go of it without sending (a fork child's copy). */

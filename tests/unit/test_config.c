@@ -486,6 +486,39 @@ static void test_sql_mode_table(void **state)
   }
 }
 
+/* One line per malformed variable, whatever its value holds (a newline
+ * or an escape cannot start a second line); an empty value is unset and
+ * silent, like XRAY_AUTO_SQL's. */
+static void test_log_lines_per_variable(void **state)
+{
+  static const struct {
+    const char *var, *value;
+    int logs;
+  } cases[] = {
+      {"XRAY_AUTO_SEGMENT", "", 0},
+      {"AWS_XRAY_CONTEXT_MISSING", "", 0},
+      {"XRAY_AUTO_SAMPLING", "", 0},
+      {"XRAY_AUTO_LOG_LEVEL", "", 0},
+      {"AWS_XRAY_SDK_ENABLED", "", 0},
+      {"AWS_XRAY_DAEMON_ADDRESS", "", 0},
+      {"XRAY_AUTO_HOOKS", "", 0},
+      {"XRAY_AUTO_SEGMENT", "call\nlibxray-auto[1]: error: injected", 1},
+      {"AWS_XRAY_DAEMON_ADDRESS", "a\nb\r\nc:2000", 1},
+      {"XRAY_AUTO_HOOKS", "\n\n\n", 1},
+      {"AWS_XRAY_SDK_ENABLED", "\xff\xfe\n", 1},
+      {"XRAY_AUTO_LOG_LEVEL", "\x1b[2J\n", 1},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < XR_ARRAY_SIZE(cases); i++) {
+    const char *env[] = {cases[i].var, cases[i].value, NULL};
+    struct xr_config cfg;
+    print_message("  %s (case %zu)\n", cases[i].var, i);
+    xr_log_level = XR_LOG_ERROR;
+    assert_int_equal(load_count_logs(&cfg, env), cases[i].logs);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* _X_AMZN_TRACE_ID                                                    */
 
@@ -639,6 +672,7 @@ int main(void)
       cmocka_unit_test_teardown(test_enums_table, restore_log_level),
       cmocka_unit_test_teardown(test_hooks_table, restore_log_level),
       cmocka_unit_test_teardown(test_sql_mode_table, restore_log_level),
+      cmocka_unit_test_teardown(test_log_lines_per_variable, restore_log_level),
       cmocka_unit_test_teardown(test_trace_id_env_valid, restore_log_level),
       cmocka_unit_test_teardown(test_trace_id_env_bad, restore_log_level),
       cmocka_unit_test_teardown(test_lambda_api, restore_log_level),
