@@ -9,6 +9,7 @@
 #include "lambda.h"
 #include "net_fail.h"
 #include "net_names.h"
+#include "url.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,6 +72,20 @@ void xr_conn_server_init(struct xr_conn *c, const struct sockaddr *sa)
   xr_hp_init(&c->out, XR_HP_RESPONSE);
 }
 
+/* "http://" + host (bracketed when IPv6) + ":port" unless 80 + the target
+ * when it is a path, else "/". */
+static void xr_addr_url(const char *host, unsigned port, const char *target,
+                        char *url, size_t cap)
+{
+  bool v6 = strchr(host, ':') != NULL;
+  char portbuf[8] = "";
+
+  if (port != 80)
+    snprintf(portbuf, sizeof(portbuf), ":%u", port);
+  snprintf(url, cap, "http://%s%s%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "",
+           portbuf, target[0] == '/' ? target : "/");
+}
+
 /* "http://" + authority + path, the authority being the Host header, else
  * the name or address (bracketed IPv6) with a port other than 80. */
 static void xr_request_url(const struct xr_conn *c, const struct xr_hp_request *r,
@@ -82,13 +97,7 @@ static void xr_request_url(const struct xr_conn *c, const struct xr_hp_request *
   } else if (r->host[0]) {
     snprintf(url, cap, "http://%s%s", r->host, r->target[0] == '/' ? r->target : "/");
   } else {
-    bool v6 = strchr(fallback_host, ':') != NULL;
-    char portbuf[8] = "";
-
-    if (port != 80)
-      snprintf(portbuf, sizeof(portbuf), ":%u", port);
-    snprintf(url, cap, "http://%s%s%s%s%s", v6 ? "[" : "", fallback_host,
-             v6 ? "]" : "", portbuf, r->target[0] == '/' ? r->target : "/");
+    xr_addr_url(fallback_host, port, r->target, url, cap);
   }
   (void)c;
 }
@@ -282,37 +291,96 @@ static void xr_client_request(struct xr_conn *c)
 
 /* ---- server side ----------------------------------------------------- */
 
+/* What a local sampling rule matches of an inbound request, as the SDKs'
+ * middlewares give it: the Host header as received (port included), else
+ * the authority of an absolute-form target; the method; the path without
+ * the query (an absolute-form target's path; none for "*" or a CONNECT
+ * authority: absent matches any pattern). host holds XR_HP_HOST_MAX. */
+static void xr_sample_req_of(const struct xr_hp_request *r, struct xr_sample_req *q,
+                             char *host)
+{
+  const char *t = r->target, *auth, *slash;
+  size_t n;
+
+  q->method = r->method;
+  q->host = r->host;
+  q->path = t[0] == '/' ? t : NULL;
+  auth = strncmp(t, "http://", 7) == 0 ? t + 7 : strncmp(t, "https://", 8) == 0 ? t + 8 : NULL;
+  if (!auth)
+    return;
+  slash = strchr(auth, '/');
+  q->path = slash ? slash : "/";
+  if (!r->host[0]) {
+    n = slash ? (size_t)(slash - auth) : strlen(auth);
+    if (n >= XR_HP_HOST_MAX)
+      n = XR_HP_HOST_MAX - 1;
+    memcpy(host, auth, n);
+    host[n] = '\0';
+    q->host = host;
+  }
+}
+
+/* An inbound request's url as recorded. The Host header and an absolute-form
+ * target are the client's bytes and may carry userinfo ("u:pw@host"), so the
+ * url goes through the cleaning a client call's gets (src/url.c: no userinfo,
+ * query or fragment); when they are not host[:port] at all, the local
+ * address stands in for them. */
+static void xr_server_url(const struct xr_conn *c, const struct xr_hp_request *r,
+                          char *url, size_t cap)
+{
+  char raw[XR_NET_URL_MAX], local[XR_ADDR_MAX] = "";
+  uint16_t local_port = 80;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  struct xr_url u;
+
+  if (r->host[0] || strncmp(r->target, "http://", 7) == 0 ||
+      strncmp(r->target, "https://", 8) == 0) {
+    xr_request_url(c, r, "", 0, raw, sizeof(raw));
+    if (xr_url_parse(raw, &u) == 0 && xr_url_clean(&u, url, cap) >= 0)
+      return;
+  }
+  if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+    xr_sockaddr_text((struct sockaddr *)&ss, local, &local_port);
+  xr_addr_url(local[0] ? local : "localhost", local_port, r->target, url, cap);
+}
+
+/* The first X-Forwarded-For entry stands for the client only when it is an
+ * IP address: anything else is arbitrary client bytes (garbage, a token),
+ * which are not recorded; the peer address is then the client. */
+static bool xr_xff_usable(const char *xff)
+{
+  unsigned char a[sizeof(struct in6_addr)];
+
+  return xff[0] && (inet_pton(AF_INET, xff, a) == 1 || inet_pton(AF_INET6, xff, a) == 1);
+}
+
 static void xr_server_request(struct xr_conn *c)
 {
   const struct xr_hp_request *r = &c->in.u.req;
   struct xr_exchange *x;
   struct xr_entity *seg;
-  char url[XR_NET_URL_MAX], local[XR_ADDR_MAX] = "";
-  uint16_t local_port = 80;
+  char url[XR_NET_URL_MAX];
   size_t i;
+  struct xr_sample_req q;
+  char q_host[XR_HP_HOST_MAX];
 
   if (!(x = xr_push(c, r->method)))
     return;
-  seg = xr_inbound_begin(r->has_trace ? r->trace : NULL,
-                         r->has_trace ? strlen(r->trace) : 0, c->begin_us, c);
+  xr_sample_req_of(r, &q, q_host);
+  seg = xr_inbound_begin_req(r->has_trace ? r->trace : NULL,
+                             r->has_trace ? strlen(r->trace) : 0, c->begin_us, c, &q);
   if (!seg)
     return;
   x->seg = seg;
-  if (!r->host[0]) {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
-      xr_sockaddr_text((struct sockaddr *)&ss, local, &local_port);
-  }
-  xr_request_url(c, r, local[0] ? local : "localhost", local_port, url, sizeof(url));
+  xr_server_url(c, r, url, sizeof(url));
   seg->http.has_request = true;
   for (i = 0; r->method[i] && i + 1 < sizeof(seg->http.method); i++)
     seg->http.method[i] = r->method[i];
   seg->http.url = strndup(url, sizeof(url));
   if (r->user_agent[0])
     seg->http.user_agent = strndup(r->user_agent, sizeof(r->user_agent));
-  if (r->xff[0]) {
+  if (xr_xff_usable(r->xff)) {
     seg->http.client_ip = strndup(r->xff, sizeof(r->xff));
     seg->http.x_forwarded_for = true;
   } else if (c->addr[0]) {

@@ -16,6 +16,12 @@ Routes (query strings are ignored for routing):
   /big         200 with 100000 bytes
   /chunked     200 with Transfer-Encoding: chunked
   /aws         200, header x-amzn-RequestId: req-123, JSON body
+  /preset/NAME a response the test chose: PUT stores it (204) from the request's headers
+               X-Preset-Status (default 200), X-Preset-Reason (the reason phrase),
+               X-Preset-Header "Name: value" (repeatable) and X-Preset-Body; any other
+               method answers the stored one (404 if none), a CONNECT the one named
+               "connect" when there is one.  So a response can carry a secret (an error's
+               reason phrase and body, Set-Cookie, a Location) that no request holds.
   anything else: a file under --static DIR, else 404.
 
 For every request one JSON line is appended to --log FILE (flushed) before the
@@ -126,6 +132,23 @@ class Handler(BaseHTTPRequestHandler):
     # -- routing ------------------------------------------------------------
     def _route(self, route, query):
         """Returns (status, body, headers, chunks) or None for /reset."""
+        self._reason = None
+        presets = getattr(self.server, "presets", {})
+        if self.command == "CONNECT" and "connect" in presets:
+            route = "/preset/connect"
+        if route.startswith("/preset/") and self.command == "PUT":
+            presets[route[8:]] = (
+                int(self.headers.get("X-Preset-Status") or 200),
+                self.headers.get("X-Preset-Reason"),
+                [tuple(x.strip() for x in h.split(":", 1))
+                 for h in self.headers.get_all("X-Preset-Header") or [] if ":" in h],
+                (self.headers.get("X-Preset-Body") or "").encode("utf-8"))
+            return 204, b"", [], None
+        if route.startswith("/preset/"):
+            if route[8:] not in presets:
+                return 404, b"no such preset\n", [("Content-Type", "text/plain")], None
+            status, self._reason, hdrs, body = presets[route[8:]]
+            return status, body, list(hdrs), None
         if route in FIXED:
             status, body, ctype = FIXED[route]
             hdrs = [("Content-Type", ctype)]
@@ -192,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
             self._reset()
             return
         status, body, hdrs, chunks = res
-        self.send_response(status)
+        self.send_response(status, self._reason)
         for k, v in hdrs:
             self.send_header(k, v)
         if chunks is not None:
@@ -287,6 +310,7 @@ def main(argv=None):
     srv = Server(("127.0.0.1", args.port), Handler)
     srv.log = LogWriter(args.log)
     srv.static_dir = os.path.abspath(args.static) if args.static else None
+    srv.presets = {}
     srv.verbose = args.verbose
 
     return serve_announced(srv)

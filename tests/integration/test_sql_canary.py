@@ -11,35 +11,33 @@ Distinctive random tokens are used as
   - a value the server echoes in its error text (PostgreSQL: invalid input syntax "SECRET",
     a duplicate key's DETAIL; MariaDB: Duplicate entry 'SECRET', Incorrect integer value
     'SECRET', a syntax error near 'SECRET ...').
-Every datagram is captured raw on a UDP socket of this script (AWS_XRAY_DAEMON_ADDRESS) and
-searched for every secret: with XRAY_AUTO_SQL unset (default sanitized), =sanitized and =off
-no secret may appear; with XRAY_AUTO_SQL=raw the statement literals DO appear (so the test can
-fail) while passwords still never do and error messages stay scrubbed.
+Every datagram is captured raw on a UDP socket of this script (AWS_XRAY_DAEMON_ADDRESS), every
+run logs at the most verbose level with its stderr captured, and both are searched for every
+secret in every encoded form (canary.py, shared with test_canary.py): with XRAY_AUTO_SQL unset
+(default sanitized), =sanitized and =off no secret may appear; with XRAY_AUTO_SQL=raw the
+statement literals DO appear (so the test can fail) while passwords still never do and error
+messages stay scrubbed.
 
 Usage: test_sql_canary.py BUILD_DIR   (exit 0 pass, 1 fail, 77 skip: neither server available)
 
 """
 
 import atexit
-import json
 import os
 import random
-import select
-import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
 from harness import check  # noqa: E402
 import dbservers  # noqa: E402
+import canary as C  # noqa: E402
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PY = H.PYTHON
 
 
-def token(kind):
-    return "CANARY%s-%s" % (kind, os.urandom(10).hex())
+token = C.token
 
 
 PG_PW = token("PW")       # password of the dedicated PostgreSQL role
@@ -77,78 +75,20 @@ conn.close()
 
 
 # ---------------------------------------------------------------------------------------------
-# running a program with the preload, capturing the raw datagrams
+# running a program with the preload, capturing the raw datagrams and our log lines (canary.py)
 # ---------------------------------------------------------------------------------------------
-class Sink:
-    """A UDP socket standing in for the X-Ray daemon: keeps every datagram as bytes."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.bind(("127.0.0.1", 0))
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        atexit.register(self.sock.close)
-
-    def drain(self, quiet=0.3):
-        out = []
-        while True:
-            ready, _, _ = select.select([self.sock], [], [], quiet)
-            if not ready:
-                return out
-            out.append(self.sock.recv(1 << 17))
-
-
-class Run:
-    pass
-
-
 def run(cmd, env_extra, sql_mode, what):
-    """Runs cmd under the preload with XRAY_AUTO_SQL=sql_mode (None: unset)."""
-    SINK.drain(0)
-    env = S.base_env()
-    for k in list(env):
-        if k.startswith(("PG", "MYSQL", "MARIADB")):
-            del env[k]
-    env["LD_PRELOAD"] = S.lib
-    env["AWS_XRAY_DAEMON_ADDRESS"] = SINK.address
-    env["XRAY_AUTO_SAMPLING"] = "all"
-    if sql_mode is not None:
-        env["XRAY_AUTO_SQL"] = sql_mode
-    env.update(env_extra)
-    r = Run()
-    r.what = what
-    try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=env, cwd=S.tmp, timeout=60)
-        r.returncode, r.stdout, r.stderr = p.returncode, p.stdout, p.stderr
-    except subprocess.TimeoutExpired:
-        check(False, "%s: timed out" % what, cmd)
-        r.returncode, r.stdout, r.stderr = None, b"", b""
-    r.datagrams = SINK.drain()
-    r.docs = []
-    for i, d in enumerate(r.datagrams):
-        try:
-            text = d.decode("utf-8")
-            header, body = text.split("\n", 1)
-            ok = json.loads(header) == {"format": "json", "version": 1}
-            doc = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as e:
-            check(False, "%s: datagram #%d is not header + JSON document: %s" % (what, i, e),
-                  repr(d[:2000]))
-            continue
-        check(ok, "%s: datagram #%d header %r" % (what, i, header), header)
-        r.docs.append(doc)
-    r.records = sorted(H.flatten(r.docs), key=lambda x: x["sub"].get("start_time") or 0)
+    """Runs cmd under the preload with XRAY_AUTO_SQL=sql_mode (None: unset), the most verbose
+    log level and stderr captured; the caller's PG*/MYSQL*/MARIADB* variables are dropped."""
+    env = dict(env_extra)
+    env["XRAY_AUTO_SQL"] = sql_mode
+    r = C.run(S, SINK, cmd, env, what, scrub=("PG", "MYSQL", "MARIADB"))
+    C.check_logged(r)
     return r
 
 
 def secrets_absent(r, secrets, mode):
-    for s in secrets:
-        b = s.encode()
-        hits = [i for i, d in enumerate(r.datagrams) if b in d]
-        check(not hits, "%s [XRAY_AUTO_SQL=%s]: secret %r appears in datagram(s) %s"
-              % (r.what, mode, s, hits), [r.datagrams[i].decode("utf-8", "replace")
-                                          for i in hits[:3]])
+    C.check_absent(r, secrets, "%s [XRAY_AUTO_SQL=%s]" % (r.what, mode))
 
 
 def messages(r):
@@ -351,7 +291,7 @@ def main():
         return 2
     S = H.Session(sys.argv[1], "sql_canary")
     S.require_build("mysql_example")
-    SINK = Sink()
+    SINK = C.Sink()
     servers = {}
     for engine in ("pg", "mariadb"):
         try:
