@@ -13,9 +13,11 @@
 #include "libc.h"
 #include "net_glue.h"
 
+#include "../src/emitter.h"
 #include "../src/net_fd.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <stdarg.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
@@ -289,11 +291,27 @@ XR_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
 
 /* ---- descriptors ending ---------------------------------------------- */
 
+/*
+ * A call that closes a descriptor may close the emitter's socket: a
+ * program closing every number it did not open and reusing them for its
+ * own connections. The emitter is told before the real call, so that no
+ * datagram can go out on the number once the call frees it, and after it
+ * (a socket the emitter created meanwhile, a failed call). Both checks are
+ * one load on other numbers (emitter.h).
+ */
 XR_EXPORT int close(int fd)
 {
+  bool ours = xr_emitter_fd_is(fd);
+  int r;
+
   if (XR_UNLIKELY(xr_fd_watched(fd)))
     xr_net_closing(fd);
-  return xr_libc.close(fd);
+  if (XR_UNLIKELY(ours))
+    xr_emitter_closing(fd);
+  r = xr_libc.close(fd);
+  if (XR_UNLIKELY(ours || xr_emitter_fd_is(fd)))
+    xr_emitter_closed(fd);
+  return r;
 }
 
 /* ---- descriptors copied (the socket lives on under another number) --- */
@@ -312,27 +330,38 @@ XR_EXPORT int dup(int old)
   return xr_dup_w(old);
 }
 
+/* dup2 and dup3 close new first (see close). */
 XR_EXPORT int dup2(int old, int new)
 {
+  bool ours = old != new && xr_emitter_fd_is(new);
   int r;
 
   if (XR_UNLIKELY(xr_fd_watched(new)) && old != new)
     xr_net_closing(new);
+  if (XR_UNLIKELY(ours))
+    xr_emitter_closing(new);
   r = xr_libc.dup2(old, new);
   if (XR_UNLIKELY(xr_fd_watched(old)) && old != new)
     xr_net_dup(old, r);
+  if (XR_UNLIKELY(ours || (old != new && xr_emitter_fd_is(new))))
+    xr_emitter_closed(new);
   return r;
 }
 
 XR_EXPORT int dup3(int old, int new, int flags)
 {
+  bool ours = old != new && xr_emitter_fd_is(new);
   int r;
 
   if (XR_UNLIKELY(xr_fd_watched(new)) && old != new)
     xr_net_closing(new);
+  if (XR_UNLIKELY(ours))
+    xr_emitter_closing(new);
   r = xr_libc.dup3(old, new, flags);
   if (XR_UNLIKELY(xr_fd_watched(old)))
     xr_net_dup(old, r);
+  if (XR_UNLIKELY(ours || (old != new && xr_emitter_fd_is(new))))
+    xr_emitter_closed(new);
   return r;
 }
 
@@ -378,10 +407,21 @@ XR_EXPORT int fcntl64(int fd, int cmd, ...)
 }
 #endif
 
+/* CLOSE_RANGE_CLOEXEC closes nothing now (our socket is close-on-exec). */
 XR_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
+  bool closes = !(flags & CLOSE_RANGE_CLOEXEC);
+  int ours = closes ? xr_emitter_fd_in(first, last) : -1, now, r;
+
   xr_net_closing_range(first, last, flags);
-  return xr_libc.close_range(first, last, flags);
+  if (XR_UNLIKELY(ours >= 0))
+    xr_emitter_closing(ours);
+  r = xr_libc.close_range(first, last, flags);
+  if (XR_UNLIKELY(ours >= 0))
+    xr_emitter_closed(ours);
+  if (XR_UNLIKELY(closes && (now = xr_emitter_fd_in(first, last)) >= 0 && now != ours))
+    xr_emitter_closed(now);
+  return r;
 }
 
 /* ---- connection state ------------------------------------------------ */

@@ -186,8 +186,9 @@ int xr_net_connect(int fd, const struct sockaddr *sa, socklen_t len, const void 
    * the new connection, whoever makes it. */
   if (XR_UNLIKELY(xr_fd_watched(fd)))
     xr_net_closing(fd);
-  candidate = xr_depth == 0 && xr_ready(XR_HOOK_NET) &&
-              xr_client_candidate(fd, sa, len) && !xr_library_connect(ra);
+  /* xr_net_ok: a vfork child's connect must not attach a record to our
+   * table (it would replace the parent's record of that number). */
+  candidate = xr_net_ok() && xr_client_candidate(fd, sa, len) && !xr_library_connect(ra);
   if (!candidate && XR_UNLIKELY(xr_tracer_config()->lambda_api.port)) {
     xr_depth++;
     runtime = xr_runtime_candidate(sa, len);
@@ -244,7 +245,7 @@ void xr_net_accepted(int fd, const struct sockaddr *sa, const socklen_t *len)
 
   if (XR_UNLIKELY(xr_fd_watched(fd)))
     xr_net_closing(fd); /* see xr_net_connect */
-  if (xr_depth != 0 || !xr_ready(XR_HOOK_NET))
+  if (!xr_net_ok())
     goto out;
   if (!sa || !len || !xr_inet(sa, *len)) {
     /* accept(fd, NULL, NULL) is common: ask the kernel. */

@@ -54,6 +54,8 @@ XR_GLIBC_PIN(pthread_key_create);
 XR_GLIBC_PIN(pthread_setspecific);
 XR_GLIBC_PIN(pthread_once);
 XR_GLIBC_PIN(pthread_mutex_trylock);
+XR_GLIBC_PIN(pthread_create);  /* the emitter's resolver thread */
+XR_GLIBC_PIN(pthread_sigmask); /* (GLIBC_2.32 in libc.so.6) */
 
 #undef XR_GLIBC_PIN
 #endif /* XR_GLIBC_BASE */
