@@ -34,3 +34,23 @@ XR_NET_PACKAGES=(wget python3-requests wrk)
 # Issue 5: real binaries for `xray-auto doctor` (fzf is a Go program,
 # setcap gives a copy file capabilities), strace for the start-up test.
 XR_DEPLOY_PACKAGES=(fzf libcap2-bin strace file)
+# Issue 6: the libFuzzer targets (tests/fuzz, CTest label fuzz) are built with
+# clang; libclang-rt-14-dev holds libclang_rt.fuzzer and the ASan/UBSan
+# runtimes (dpkg -S libclang_rt.fuzzer-x86_64.a).
+XR_BUILD_PACKAGES+=(clang libclang-rt-14-dev)
+# Issue 6: the memory checkers. valgrind runs integration.valgrind
+# (tests/integration/test_valgrind.py); libasan8 and libubsan1 are gcc's
+# ASan/UBSan runtimes for sanitize.unit (cmake/sanitize.cmake; gcc-12 already
+# depends on them, named here because the test needs them).
+XR_BUILD_PACKAGES+=(valgrind libasan8 libubsan1)
+# Issue 6: iproute2's `ip route add unreachable` gives integration.hostile_env
+# a daemon address whose every send fails (without it: no route at all);
+# curl, strace and libcap2-bin (setcap) also serve hostile_env, no_files and
+# secure_exec; unshare and mount come with util-linux (essential).
+XR_NET_PACKAGES+=(iproute2)
+# Issue 6, behaviour unchanged: CPython's own test modules (test_socket,
+# test_httplib, ...) run with and without the preload by
+# integration.cpython.*; g++ builds tests/integration/cxx_exceptions.cc for
+# integration.cxx_exceptions (both tests skip, saying why, without them).
+XR_NET_PACKAGES+=(libpython3.11-testsuite)
+XR_BUILD_PACKAGES+=(g++)

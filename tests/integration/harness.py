@@ -180,6 +180,33 @@ def which(prog):
     return shutil.which(prog, path=os.environ.get("PATH", "") + ":/usr/bin:/bin")
 
 
+def enter_namespaces(mark, kinds, why_root, needs=None):
+    """Runs this script (sys.argv) inside new namespaces of `kinds` (unshare options, e.g.
+    ["--mount", "--net"]) with private mount propagation.  Outside them (the variable `mark`
+    is not "1"): skips (77) when not root (the reason printed is "needs root: " + why_root),
+    without unshare, or when this kernel or container does not permit them; then calls
+    needs() (which skips when something else the script needs is missing), and replaces
+    this process with the script run by PYTHON under unshare, `mark` set to "1".  Inside:
+    returns at once."""
+    if os.environ.get(mark) == "1":
+        return
+    if os.geteuid() != 0:
+        skip("needs root: " + why_root)
+    unshare = which("unshare")
+    if not unshare:
+        skip("unshare (util-linux) is not installed")
+    ns = [unshare] + list(kinds) + ["--propagation", "private"]
+    p = subprocess.run(ns + ["true"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        skip("unshare %s is not permitted here: %s"
+             % (" ".join(kinds), p.stdout.decode(errors="replace").strip()))
+    if needs is not None:
+        needs()
+    sys.stdout.flush()
+    os.environ[mark] = "1"
+    os.execv(unshare, ns + [PYTHON, os.path.abspath(sys.argv[0])] + sys.argv[1:])
+
+
 def count_lines(path):
     """Number of complete (newline-terminated) lines in a file; 0 if it does not exist."""
     try:

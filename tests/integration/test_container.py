@@ -573,25 +573,11 @@ def t_task_wiring():
 
 
 # ---------------------------------------------------------------------------------------------
-def outside_namespace(build):
-    """Checks what the namespaces need and re-runs this script inside them (exec)."""
-    if os.geteuid() != 0:
-        H.skip("needs root: the image is reproduced with unshare --mount --net and an overlay "
-               "mount (no Docker daemon here)")
-    unshare = H.which("unshare")
-    if not unshare:
-        H.skip("unshare (util-linux) is not installed")
-    ns = [unshare, "--mount", "--net", "--propagation", "private"]
-    p = subprocess.run(ns + ["true"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        H.skip("unshare --mount --net is not permitted here: %s"
-               % p.stdout.decode(errors="replace").strip())
+def requirements():
+    """Skips when a program the commands under test need is missing."""
     for prog in ("curl", "cpack", "dpkg-deb"):
         if not H.which(prog):
             H.skip("%s is not installed (the commands under test need it)" % prog)
-    sys.stdout.flush()
-    os.environ[NS_MARK] = "1"
-    os.execv(unshare, ns + [H.PYTHON, os.path.abspath(__file__), build])
 
 
 def main():
@@ -599,8 +585,9 @@ def main():
     if len(sys.argv) != 2:
         print("usage: %s BUILD_DIR" % sys.argv[0])
         return 2
-    if os.environ.get(NS_MARK) != "1":
-        outside_namespace(sys.argv[1])
+    H.enter_namespaces(NS_MARK, ["--mount", "--net"], "the image is reproduced with unshare "
+                       "--mount --net and an overlay mount (no Docker daemon here)",
+                       requirements)
     S = H.Session(sys.argv[1], "container")
     S.require_build()
     H.scenario("Dockerfile", t_dockerfile)

@@ -3,8 +3,10 @@
  * (libxr_fetch.so) with RTLD_NOW | RTLD_LOCAL, the way CPython loads
  * extension modules, and calls xr_fetch(URL).
  *
- * Usage: rtld_local_host PATH/TO/libxr_fetch.so URL [COUNT]
+ * Usage: rtld_local_host [--deepbind] PATH/TO/libxr_fetch.so URL [COUNT]
  * Prints "status <http code> rc <CURLcode>" per call (COUNT calls, default 1).
+ * --deepbind adds RTLD_DEEPBIND (test_loader.py): the library and its
+ * dependencies then bind their references in their own scope first.
  * Exit 0 if every call returned CURLE_OK (0), 1 if not, 2 on usage/load errors.
  * The library is deliberately never dlclose()d (CPython never unloads
  * extension modules either).
@@ -26,10 +28,15 @@ int main(int argc, char **argv)
     xr_fetch_fn fetch;
     void *lib, *sym;
     long count = 1, i;
-    int failed = 0;
+    int failed = 0, flags = RTLD_NOW | RTLD_LOCAL;
 
+    if (argc > 1 && strcmp(argv[1], "--deepbind") == 0) {
+        flags |= RTLD_DEEPBIND;
+        argv++;
+        argc--;
+    }
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: rtld_local_host LIBXR_FETCH_SO URL [COUNT]\n");
+        fprintf(stderr, "usage: rtld_local_host [--deepbind] LIBXR_FETCH_SO URL [COUNT]\n");
         return 2;
     }
     if (argc == 4) {
@@ -43,7 +50,7 @@ int main(int argc, char **argv)
         }
     }
 
-    lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    lib = dlopen(argv[1], flags);
     if (lib == NULL) {
         fprintf(stderr, "rtld_local_host: dlopen(%s): %s\n", argv[1], dlerror());
         return 2;

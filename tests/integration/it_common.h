@@ -1,0 +1,175 @@
+/*
+ * What the issue 6 programs fork_storm.c and soak.c share: their HTTP/1.1 peer, the
+ * plain-socket client calls that make the traced requests, and the per-process counter
+ * line. Header only (static functions), libc + pthreads; the C API is reached through a
+ * weak reference, so that the programs run the same without the library.
+ *
+ * The peer (xr_it_serve, run without the preload) listens on 127.0.0.1, prints
+ * "PORT <n>", and serves each connection on a thread of its own: every bodiless request
+ * head is answered XR_IT_OK ("200", body "ok"); a head holding "Connection: close" is
+ * answered XR_IT_OK_CLOSE and the server closes first (its side keeps the TIME_WAIT, so
+ * that a client's connection churn never runs out of ports).
+ */
+#ifndef XR_IT_COMMON_H
+#define XR_IT_COMMON_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "xray-auto.h"
+
+#pragma weak xray_get_stats
+
+static const char xr_it_ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+static const char xr_it_ok_close[] =
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+/* One connection of the peer; arg is the descriptor. */
+static inline void *xr_it_serve_conn(void *arg)
+{
+  int c = (int)(intptr_t)arg;
+  char buf[8192];
+  size_t have = 0;
+
+  for (;;) {
+    ssize_t n = recv(c, buf + have, sizeof(buf) - 1 - have, 0);
+    char *end;
+
+    if (n <= 0)
+      break;
+    have += (size_t)n;
+    buf[have] = '\0';
+    /* Bodiless requests: one response per complete head. */
+    while ((end = strstr(buf, "\r\n\r\n")) != NULL) {
+      size_t used = (size_t)(end + 4 - buf);
+
+      *end = '\0';
+      if (strstr(buf, "\r\nConnection: close") != NULL) {
+        (void)!send(c, xr_it_ok_close, sizeof(xr_it_ok_close) - 1, MSG_NOSIGNAL);
+        goto out;
+      }
+      if (send(c, xr_it_ok, sizeof(xr_it_ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(xr_it_ok) - 1)
+        goto out;
+      memmove(buf, buf + used, have - used + 1);
+      have -= used;
+    }
+    if (have >= sizeof(buf) - 1)
+      break;
+  }
+out:
+  close(c);
+  return NULL;
+}
+
+/* The peer: returns 1 when it cannot listen, otherwise never. */
+static inline int xr_it_serve(void)
+{
+  struct sockaddr_in sa;
+  socklen_t len = sizeof(sa);
+  pthread_attr_t attr;
+  int one = 1, s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  if (s < 0)
+    return 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 512) < 0 ||
+      getsockname(s, (struct sockaddr *)&sa, &len) < 0)
+    return 1;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  printf("PORT %d\n", ntohs(sa.sin_port));
+  fflush(stdout);
+  for (;;) {
+    pthread_t th;
+    int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
+
+    if (c < 0)
+      continue;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (pthread_create(&th, &attr, xr_it_serve_conn, (void *)(intptr_t)c) != 0)
+      close(c);
+  }
+}
+
+/* 127.0.0.1:port. */
+static inline void xr_it_addr(struct sockaddr_in *sa, int port)
+{
+  memset(sa, 0, sizeof(*sa));
+  sa->sin_family = AF_INET;
+  sa->sin_port = htons((uint16_t)port);
+  sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+/* A TCP connection to 127.0.0.1:port (TCP_NODELAY), or -errno. */
+static inline int xr_it_connect(int port)
+{
+  struct sockaddr_in sa;
+  int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  if (fd < 0)
+    return -errno;
+  xr_it_addr(&sa, port);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+/* GET path on fd (Host 127.0.0.1:port; with close_it, "Connection: close"): 0 when the
+ * peer's exact response came back, -1 otherwise. Reads no further than that response. */
+static inline int xr_it_request(int fd, int port, const char *path, bool close_it)
+{
+  const char *want = close_it ? xr_it_ok_close : xr_it_ok;
+  size_t want_len = strlen(want), got = 0;
+  char req[256], resp[sizeof(xr_it_ok_close)];
+  int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n", path,
+                   port, close_it ? "Connection: close\r\n" : "");
+
+  if (n < 0 || (size_t)n >= sizeof(req) || send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+    return -1;
+  while (got < want_len) {
+    ssize_t r = recv(fd, resp + got, want_len - got, 0);
+    if (r <= 0)
+      return -1;
+    got += (size_t)r;
+  }
+  return memcmp(resp, want, want_len) == 0 ? 0 : -1;
+}
+
+/* With the library: one stderr line "xr-stats <who> pid=<pid> sent=... untraced=..." with
+ * this process's counters (xray_get_stats); without it, nothing. One write(2) and no stdio,
+ * so that a fork child may call it (another thread may have held a stdio lock at fork). */
+static inline void xr_it_report_stats(const char *who)
+{
+  struct xray_stats st;
+  char line[320];
+  int n;
+
+  if (!xray_get_stats || xray_get_stats(&st) != 0)
+    return;
+  n = snprintf(line, sizeof(line),
+               "xr-stats %s pid=%ld sent=%llu errors=%llu split=%llu truncated=%llu "
+               "dropped=%llu untraced=%llu\n",
+               who, (long)getpid(), st.documents_sent, st.send_errors, st.documents_split,
+               st.documents_truncated, st.documents_dropped, st.calls_without_segment);
+  if (n > 0)
+    (void)!write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+#endif /* XR_IT_COMMON_H */
