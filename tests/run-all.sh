@@ -17,6 +17,8 @@ rc=0
 ctest --output-on-failure -j2 "$@" || rc=$?
 # The benchmarks' figures (they never fail on a timing).
 echo "== benchmark figures"
-sed -n '/^medians of/,/^datagram check/p; /^document_bytes=/p; /^documents=/p; /^startup:/p' \
+# The reliability figures: CPython comparisons, fork storm and soak, valgrind, fuzz runs.
+sed -n '/^medians of/,/^datagram check/p; /^document_bytes=/p; /^documents=/p; /^startup:/p
+  /^identical: /p; /^figures: /p; /^valgrind totals: /p; /^fuzz_[a-z_]*: /p' \
   Testing/Temporary/LastTest.log || true
 exit $rc
