@@ -29,7 +29,7 @@ option(XR_BUILD_MUSL "Build libxray-auto-musl.so when musl-gcc is found" ON)
 set(XR_CJSON_SOURCE_DIR "" CACHE PATH
     "cJSON source tree (cJSON.c, cJSON.h) for libxray-auto-musl.so; empty: apt-get source cjson")
 
-set(XR_MUSL_GLIBC_ONLY __read_chk __recv_chk __recvfrom_chk fcntl64 sendfile64)
+set(XR_MUSL_GLIBC_ONLY __read_chk __recv_chk __recvfrom_chk fcntl64 sendfile64 closefrom)
 set(_xr_musl_lib "${CMAKE_BINARY_DIR}/libxray-auto-musl.so")
 set(_xr_musl_skip_file "${CMAKE_BINARY_DIR}/libxray-auto-musl.skip")
 set(_xr_musl_dir "${CMAKE_BINARY_DIR}/musl")

@@ -115,6 +115,23 @@ static int xr_sys_close_range(unsigned first, unsigned last, int flags)
 #endif
 }
 
+#ifdef __GLIBC__
+/* Before glibc 2.34 no program links closefrom, but one may find ours with
+ * dlsym: close_range, else one close per possible number, as glibc does
+ * without /proc. */
+static void xr_sys_closefrom(int lowfd)
+{
+  long n = sysconf(_SC_OPEN_MAX), fd;
+
+  if (lowfd < 0)
+    lowfd = 0;
+  if (xr_sys_close_range((unsigned)lowfd, ~0U, 0) == 0)
+    return;
+  for (fd = lowfd; fd < n; fd++)
+    (void)syscall(SYS_close, (int)fd);
+}
+#endif
+
 static int xr_sys_dup(int old)
 {
   return (int)syscall(SYS_dup, old);
@@ -175,6 +192,9 @@ struct xr_libc xr_libc = {
 #endif
     .close = xr_sys_close,
     .close_range = xr_sys_close_range,
+#ifdef __GLIBC__
+    .closefrom = xr_sys_closefrom,
+#endif
     .dup = xr_sys_dup,
     .dup2 = xr_sys_dup2,
     .dup3 = xr_sys_dup3,
@@ -217,6 +237,9 @@ void xr_libc_init(void)
 #endif
   XR_LOOKUP(close, "close");
   XR_LOOKUP(close_range, "close_range");
+#ifdef __GLIBC__
+  XR_LOOKUP(closefrom, "closefrom");
+#endif
   XR_LOOKUP(dup, "dup");
   XR_LOOKUP(dup2, "dup2");
   XR_LOOKUP(dup3, "dup3");

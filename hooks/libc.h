@@ -40,6 +40,9 @@ struct xr_libc {
 #endif
   int (*close)(int);
   int (*close_range)(unsigned, unsigned, int);
+#ifdef __GLIBC__
+  void (*closefrom)(int);
+#endif
   int (*dup)(int);
   int (*dup2)(int, int);
   int (*dup3)(int, int, int);

@@ -35,6 +35,7 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 #else
 /* musl does not declare the system call's wrapper (Linux 5.9). */
 int close_range(unsigned first, unsigned last, int flags);
+void closefrom(int lowfd);
 #endif
 
 /*
@@ -407,22 +408,52 @@ XR_EXPORT int fcntl64(int fd, int cmd, ...)
 }
 #endif
 
-/* CLOSE_RANGE_CLOEXEC closes nothing now (our socket is close-on-exec). */
-XR_EXPORT int close_range(unsigned first, unsigned last, int flags)
+/* Around a real call closing [first, last] (see close); returns our
+ * socket's number when it lies in the range. CLOSE_RANGE_CLOEXEC closes
+ * nothing now (our socket is close-on-exec). */
+static inline int xr_range_closing(unsigned first, unsigned last, int flags)
 {
-  bool closes = !(flags & CLOSE_RANGE_CLOEXEC);
-  int ours = closes ? xr_emitter_fd_in(first, last) : -1, now, r;
+  int ours = flags & CLOSE_RANGE_CLOEXEC ? -1 : xr_emitter_fd_in(first, last);
 
   xr_net_closing_range(first, last, flags);
   if (XR_UNLIKELY(ours >= 0))
     xr_emitter_closing(ours);
-  r = xr_libc.close_range(first, last, flags);
+  return ours;
+}
+
+static inline void xr_range_closed(unsigned first, unsigned last, int flags, int ours)
+{
+  int now;
+
   if (XR_UNLIKELY(ours >= 0))
     xr_emitter_closed(ours);
-  if (XR_UNLIKELY(closes && (now = xr_emitter_fd_in(first, last)) >= 0 && now != ours))
+  if (XR_UNLIKELY(!(flags & CLOSE_RANGE_CLOEXEC) &&
+                  (now = xr_emitter_fd_in(first, last)) >= 0 && now != ours))
     xr_emitter_closed(now);
+}
+
+XR_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+  int ours = xr_range_closing(first, last, flags), r;
+
+  r = xr_libc.close_range(first, last, flags);
+  xr_range_closed(first, last, flags, ours);
   return r;
 }
+
+#ifdef __GLIBC__
+/* glibc's closefrom (2.34) calls close_range inside libc, past the hook
+ * above: a program closing every descriptor it did not open this way would
+ * otherwise leave our socket's number to the cookie check alone. */
+XR_EXPORT void closefrom(int lowfd)
+{
+  unsigned first = lowfd < 0 ? 0 : (unsigned)lowfd;
+  int ours = xr_range_closing(first, ~0U, 0);
+
+  xr_libc.closefrom(lowfd);
+  xr_range_closed(first, ~0U, 0, ours);
+}
+#endif
 
 /* ---- connection state ------------------------------------------------ */
 
