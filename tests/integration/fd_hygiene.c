@@ -14,6 +14,7 @@
  *     dup2       dup2() a new connection onto numbers listed in /proc/self/fd
  *     rawrange   syscall(SYS_close_range, ...): no libc entry point at all
  *     closefrom  glibc's closefrom(), which calls close_range inside libc
+ *                (hooked for that reason)
  *
  * Its own descriptors: 0-2, a listening socket, and per worker a
  * keep-alive connection and the server thread's end of it, all opened
@@ -36,7 +37,6 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -53,40 +53,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "xray-auto.h"
+/* Its I/O helpers and the registry of its own numbers (xr_it_mark_own,
+ * xr_it_foreign_fds); the library's counters (xray_get_stats, weak: absent
+ * without it) are for the report only. */
+#include "it_common.h"
 
-/* The library's counters when it is preloaded (weak: absent without it),
- * for the report only. */
-#pragma weak xray_get_stats
-
-#define MAX_FD 65536
 #define MAX_WORKERS 16
 #define MAX_CONNS 64
 
-static atomic_bool own[MAX_FD];
 static atomic_bool stop;
 static struct sockaddr_in srv_sa, sink_sa;
 static int n_workers = 3, pace_us = 500, frames = 20, n_conns = 4;
 static FILE *report;
 /* Where the main thread is, for the watchdog's message. */
 static char stage[96] = "setup";
-
-static void die(const char *what)
-{
-  fprintf(stderr, "fd_hygiene: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static void mark_own(int fd, bool yes)
-{
-  if (fd >= 0 && fd < MAX_FD)
-    atomic_store(&own[fd], yes);
-}
-
-static bool is_own(int fd)
-{
-  return fd >= 0 && fd < MAX_FD && atomic_load(&own[fd]);
-}
 
 static void *watchdog(void *arg)
 {
@@ -96,66 +76,18 @@ static void *watchdog(void *arg)
   _exit(3);
 }
 
-static int tcp_connect(const struct sockaddr_in *sa)
-{
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-  if (s < 0)
-    die("socket");
-  if (connect(s, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
-    die("connect");
-  return s;
-}
-
-static void write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      die("write");
-    p += k;
-    n -= (size_t)k;
-  }
-}
-
-/* Reads one HTTP message head into buf (NUL-terminated); returns its
- * length, 0 at end of stream. Keep-alive peers send nothing after it that
- * belongs to the next message before this one is answered. */
-static size_t read_head(int fd, char *buf, size_t cap)
-{
-  size_t have = 0;
-
-  for (;;) {
-    ssize_t k = read(fd, buf + have, cap - 1 - have);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k < 0)
-      die("read");
-    if (k == 0)
-      return 0;
-    have += (size_t)k;
-    buf[have] = '\0';
-    if (strstr(buf, "\r\n\r\n"))
-      return have;
-    if (have >= cap - 1) {
-      errno = EMSGSIZE;
-      die("read head");
-    }
-  }
-}
-
 static const char response[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
 
-/* The server end of one worker's keep-alive connection. */
+/* The server end of one worker's keep-alive connection. xr_it_read_head
+ * reads one head at a time: keep-alive peers send nothing after it that
+ * belongs to the next message before this one is answered. */
 static void *server_main(void *arg)
 {
   int fd = (int)(intptr_t)arg;
   char buf[1024];
 
-  while (read_head(fd, buf, sizeof(buf)) > 0)
-    write_all(fd, response, sizeof(response) - 1);
+  while (xr_it_read_head(fd, buf, sizeof(buf)) > 0)
+    xr_it_write_all(fd, response, sizeof(response) - 1);
   return NULL;
 }
 
@@ -163,18 +95,18 @@ static void *server_main(void *arg)
 static bool read_response(int fd)
 {
   char buf[1024];
-  size_t have = read_head(fd, buf, sizeof(buf));
+  size_t have = xr_it_read_head(fd, buf, sizeof(buf));
   char *body;
 
   if (have == 0) {
     errno = ECONNRESET;
-    die("response");
+    xr_it_die("response");
   }
   body = strstr(buf, "\r\n\r\n") + 4;
   while ((size_t)(body - buf) + 3 > have) {
     ssize_t k = read(fd, buf + have, sizeof(buf) - 1 - have);
     if (k <= 0)
-      die("read body");
+      xr_it_die("read body");
     have += (size_t)k;
   }
   return strncmp(buf, "HTTP/1.1 200 ", 13) == 0;
@@ -189,7 +121,7 @@ static void *worker_main(void *arg)
   while (!atomic_load(&stop)) {
     int n = snprintf(req, sizeof(req), "GET /work/%d/%u HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                      fd, i++);
-    write_all(fd, req, (size_t)n);
+    xr_it_write_all(fd, req, (size_t)n);
     if (!read_response(fd)) {
       fprintf(stderr, "fd_hygiene: worker: not a 200\n");
       exit(1);
@@ -214,10 +146,10 @@ static void *acceptor_main(void *arg)
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
-      die("accept");
+      xr_it_die("accept");
     }
-    if (read_head(c, buf, sizeof(buf)) > 0)
-      write_all(c, closing, sizeof(closing) - 1);
+    if (xr_it_read_head(c, buf, sizeof(buf)) > 0)
+      xr_it_write_all(c, closing, sizeof(closing) - 1);
     close(c);
   }
   return NULL;
@@ -227,20 +159,20 @@ static void marked_request(const char *mode, int round)
 {
   char req[160], buf[1024];
   size_t have = 0;
-  int s = tcp_connect(&srv_sa), n;
+  int s = xr_it_connect_or_die(&srv_sa), n;
   ssize_t k;
 
-  mark_own(s, true);
+  xr_it_mark_own(s, true);
   n = snprintf(req, sizeof(req),
                "GET /mark/%s/%d HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                mode, round);
-  write_all(s, req, (size_t)n);
+  xr_it_write_all(s, req, (size_t)n);
   /* To the end of the stream: the server's end is closed by then. */
   while ((k = read(s, buf + have, sizeof(buf) - 1 - have)) > 0)
     have += (size_t)k;
   buf[have] = '\0';
   close(s);
-  mark_own(s, false);
+  xr_it_mark_own(s, false);
   printf("mark %s %d %.3s\n", mode, round, have > 12 ? buf + 9 : "---");
 }
 
@@ -253,32 +185,9 @@ static uint32_t fnv1a(const char *s)
   return h;
 }
 
-/* The numbers listed in /proc/self/fd that are not its own (the
- * directory's own descriptor aside); at most cap of them. */
-static int foreign_fds(int *out, int cap)
-{
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0, dfd;
-
-  if (!d)
-    die("opendir /proc/self/fd");
-  dfd = dirfd(d);
-  while ((e = readdir(d))) {
-    int fd;
-    if (e->d_name[0] == '.')
-      continue;
-    fd = atoi(e->d_name);
-    if (fd != dfd && !is_own(fd) && n < cap)
-      out[n++] = fd;
-  }
-  closedir(d);
-  return n;
-}
-
 static void report_round(const char *mode, int round)
 {
-  int fds[256], n = foreign_fds(fds, 256), i, udp = 0, stream = 0, other = 0;
+  int fds[256], n = xr_it_foreign_fds(fds, 256), i, udp = 0, stream = 0, other = 0;
 
   for (i = 0; i < n; i++) {
     int type = 0;
@@ -309,8 +218,8 @@ static int own_max(void)
 {
   int fd;
 
-  for (fd = MAX_FD - 1; fd > 2; fd--)
-    if (is_own(fd))
+  for (fd = XR_IT_MAX_FD - 1; fd > 2; fd--)
+    if (xr_it_is_own(fd))
       return fd;
   return 2;
 }
@@ -323,29 +232,29 @@ static void close_not_own(const char *mode)
     /* The gaps between its own numbers, then everything above them. */
     int from = 3;
     for (fd = 3; fd <= top + 1; fd++) {
-      if (fd <= top && !is_own(fd))
+      if (fd <= top && !xr_it_is_own(fd))
         continue;
       if (fd > from && close_range((unsigned)from, (unsigned)fd - 1, 0) < 0)
-        die("close_range");
+        xr_it_die("close_range");
       from = fd + 1;
     }
     if (close_range((unsigned)top + 1, ~0U, 0) < 0)
-      die("close_range");
+      xr_it_die("close_range");
   } else if (strcmp(mode, "loop") == 0) {
     struct rlimit rl;
-    int limit = MAX_FD;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)MAX_FD)
+    int limit = XR_IT_MAX_FD;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)XR_IT_MAX_FD)
       limit = (int)rl.rlim_cur;
     for (fd = 3; fd < limit; fd++)
-      if (!is_own(fd))
+      if (!xr_it_is_own(fd))
         (void)close(fd);
   } else if (strcmp(mode, "procfd") == 0) {
-    int fds[256], n = foreign_fds(fds, 256), i;
+    int fds[256], n = xr_it_foreign_fds(fds, 256), i;
     for (i = 0; i < n; i++)
       (void)close(fds[i]);
   } else if (strcmp(mode, "rawrange") == 0) {
     if (syscall(SYS_close_range, (unsigned)top + 1, ~0U, 0) < 0)
-      die("SYS_close_range");
+      xr_it_die("SYS_close_range");
   } else if (strcmp(mode, "closefrom") == 0) {
     closefrom(top + 1);
   } else if (strcmp(mode, "dup2") != 0) {
@@ -361,10 +270,10 @@ static void sink_round(const char *mode, int round)
   size_t bytes[MAX_CONNS];
 
   if (strcmp(mode, "dup2") == 0)
-    nforeign = foreign_fds(foreign, 256);
+    nforeign = xr_it_foreign_fds(foreign, 256);
   /* The lowest free numbers: those the close just freed. */
   for (k = 0; k < n_conns; k++) {
-    conns[k] = tcp_connect(&sink_sa);
+    conns[k] = xr_it_connect_or_die(&sink_sa);
     if (k < nforeign) {
       /* dup2 mode: the connection takes the number over, no close first. */
       int r;
@@ -372,16 +281,16 @@ static void sink_round(const char *mode, int round)
       while ((r = dup2(conns[k], foreign[k])) < 0 && errno == EBUSY)
         sched_yield();
       if (r != foreign[k])
-        die("dup2");
+        xr_it_die("dup2");
       close(conns[k]);
       conns[k] = foreign[k];
     }
-    mark_own(conns[k], true);
+    xr_it_mark_own(conns[k], true);
     bytes[k] = 0;
   }
   for (k = 0; k < n_conns; k++) {
     int n = snprintf(line, sizeof(line), "HELLO %s.%d.%d\n", mode, round, k);
-    write_all(conns[k], line, (size_t)n);
+    xr_it_write_all(conns[k], line, (size_t)n);
     bytes[k] += (size_t)n;
   }
   for (i = 0; i < frames; i++) {
@@ -391,7 +300,7 @@ static void sink_round(const char *mode, int round)
       snprintf(id, sizeof(id), "%s.%d.%d", mode, round, k);
       snprintf(key, sizeof(key), "%s:%d", id, i);
       n = snprintf(line, sizeof(line), "%s %d %08x\n", id, i, fnv1a(key));
-      write_all(conns[k], line, (size_t)n);
+      xr_it_write_all(conns[k], line, (size_t)n);
       bytes[k] += (size_t)n;
     }
     if (pace_us)
@@ -399,7 +308,7 @@ static void sink_round(const char *mode, int round)
   }
   for (k = 0; k < n_conns; k++) {
     close(conns[k]);
-    mark_own(conns[k], false);
+    xr_it_mark_own(conns[k], false);
     printf("sink %s.%d.%d %zu\n", mode, round, k, bytes[k]);
   }
 }
@@ -426,7 +335,7 @@ int main(int argc, char **argv)
     else if (strcmp(argv[i], "--conns") == 0)
       n_conns = atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--report") == 0 && !(report = fopen(argv[i + 1], "we")))
-      die("--report");
+      xr_it_die("--report");
   }
   if (n_workers < 1 || n_workers > MAX_WORKERS || n_conns < 1 || n_conns > MAX_CONNS)
     return 2;
@@ -441,23 +350,23 @@ int main(int argc, char **argv)
   /* Its own numbers first: 0-2 (and the report file), the listener, each
    * worker's connection and the server's end of it. */
   for (i = 0; i < 3; i++)
-    mark_own(i, true);
+    xr_it_mark_own(i, true);
   if (report)
-    mark_own(fileno(report), true);
+    xr_it_mark_own(fileno(report), true);
   l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   memset(&srv_sa, 0, sizeof(srv_sa));
   srv_sa.sin_family = AF_INET;
   srv_sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (l < 0 || bind(l, (struct sockaddr *)&srv_sa, sizeof(srv_sa)) < 0 ||
       getsockname(l, (struct sockaddr *)&srv_sa, &len) < 0 || listen(l, 64) < 0)
-    die("listen");
-  mark_own(l, true);
+    xr_it_die("listen");
+  xr_it_mark_own(l, true);
   for (w = 0; w < n_workers; w++) {
-    int c = tcp_connect(&srv_sa), s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    int c = xr_it_connect_or_die(&srv_sa), s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
     if (s < 0)
-      die("accept");
-    mark_own(c, true);
-    mark_own(s, true);
+      xr_it_die("accept");
+    xr_it_mark_own(c, true);
+    xr_it_mark_own(s, true);
     pthread_create(&servers[w], NULL, server_main, (void *)(intptr_t)s);
     pthread_create(&workers[w], NULL, worker_main, (void *)(intptr_t)c);
   }

@@ -25,12 +25,14 @@ import json
 import os
 import re
 import select
+import selectors
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -339,6 +341,73 @@ def _num(x):
 # ---------------------------------------------------------------------------------------------
 # servers
 # ---------------------------------------------------------------------------------------------
+class TcpSink:
+    """A TCP server on 127.0.0.1 (ephemeral port: .port) for a program's non-HTTP connections:
+    one thread and a selector, so that it keeps accepting however loaded the machine is (a
+    thread per connection could fail to start).  With keep, every connection's bytes are kept
+    and close() returns them, one bytes object per ended connection; without, they are read
+    and discarded."""
+
+    def __init__(self, keep=True):
+        self.keep = keep
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(1024)
+        self.lsock.setblocking(False)
+        self.port = self.lsock.getsockname()[1]
+        self.streams = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        sel = selectors.DefaultSelector()
+        sel.register(self.lsock, selectors.EVENT_READ, None)
+        while self.running:
+            for key, _ in sel.select(0.1):
+                if key.data is None:
+                    try:
+                        c, _ = self.lsock.accept()
+                    except OSError:
+                        continue
+                    c.setblocking(False)
+                    sel.register(c, selectors.EVENT_READ, [])
+                    continue
+                try:
+                    b = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    b = b""
+                if b:
+                    if self.keep:
+                        key.data.append(b)
+                    continue
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                if self.keep:
+                    with self.lock:
+                        self.streams.append(b"".join(key.data))
+        sel.close()
+
+    def close(self, n_expected=0, timeout=10.0):
+        """Waits until n_expected connections ended (or the timeout), stops, returns the kept
+        streams."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.streams) >= n_expected:
+                    break
+            time.sleep(0.02)
+        self.running = False
+        self.thread.join(2.0)
+        self.lsock.close()
+        with self.lock:
+            return list(self.streams)
+
+
 class Httpd:
     def __init__(self, session, static=None, name="httpd"):
         self.session = session

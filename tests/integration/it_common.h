@@ -9,18 +9,29 @@
  * head is answered XR_IT_OK ("200", body "ok"); a head holding "Connection: close" is
  * answered XR_IT_OK_CLOSE and the server closes first (its side keeps the TIME_WAIT, so
  * that a client's connection churn never runs out of ports).
+ *
+ * Also the I/O of fd_hygiene.c and signals.c: writes and reads retried on EINTR, a connect
+ * that completes one a signal interrupted, an HTTP head reader, and the registry of the
+ * descriptor numbers a program opened itself (to find the ones it did not: the library's).
+ * Those programs end with 1 and a reason on stderr at any error, so the helpers made for
+ * them (xr_it_connect_or_die, xr_it_write_all, xr_it_read_head, xr_it_foreign_fds) do that
+ * themselves (xr_it_die) instead of returning it.
  */
 #ifndef XR_IT_COMMON_H
 #define XR_IT_COMMON_H
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -113,22 +124,162 @@ static inline void xr_it_addr(struct sockaddr_in *sa, int port)
   sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
+/* "<program>: <what>: <strerror(errno)>" on stderr, then exit(1). */
+static inline void xr_it_die(const char *what)
+{
+  fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what, strerror(errno));
+  exit(1);
+}
+
+/* A TCP connection to sa, or -errno (errno set too). A connect a signal interrupted
+ * (EINTR: the connection goes on in the kernel) is completed with poll and SO_ERROR, so that
+ * a program whose handlers run without SA_RESTART connects all the same. */
+static inline int xr_it_connect_sa(const struct sockaddr_in *sa)
+{
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err = 0, e;
+  socklen_t len = sizeof(err);
+
+  if (fd < 0)
+    return -errno;
+  if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+    return fd;
+  if (errno != EINTR)
+    goto fail;
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLOUT, .revents = 0};
+    int r = poll(&p, 1, 10000);
+    if (r > 0)
+      break;
+    if (r == 0)
+      errno = ETIMEDOUT;
+    if (r == 0 || errno != EINTR)
+      goto fail;
+  }
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    goto fail;
+  if (err != 0) {
+    errno = err;
+    goto fail;
+  }
+  return fd;
+fail:
+  e = errno;
+  close(fd);
+  errno = e;
+  return -e;
+}
+
 /* A TCP connection to 127.0.0.1:port (TCP_NODELAY), or -errno. */
 static inline int xr_it_connect(int port)
 {
   struct sockaddr_in sa;
-  int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1, fd;
+
+  xr_it_addr(&sa, port);
+  fd = xr_it_connect_sa(&sa);
+  if (fd >= 0)
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+/* xr_it_connect_sa, dying when it fails. */
+static inline int xr_it_connect_or_die(const struct sockaddr_in *sa)
+{
+  int fd = xr_it_connect_sa(sa);
 
   if (fd < 0)
-    return -errno;
-  xr_it_addr(&sa, port);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    int e = errno;
-    close(fd);
-    return -e;
-  }
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    xr_it_die("connect");
   return fd;
+}
+
+/* All n bytes with write(2), retried on EINTR; dies on an error (or a write of 0 bytes). */
+static inline void xr_it_write_all(int fd, const void *p, size_t n)
+{
+  const char *c = p;
+
+  while (n) {
+    ssize_t k = write(fd, c, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      xr_it_die("write");
+    c += k;
+    n -= (size_t)k;
+  }
+}
+
+/* read(2) retried on EINTR: its result otherwise. */
+static inline ssize_t xr_it_read(int fd, void *buf, size_t cap)
+{
+  for (;;) {
+    ssize_t k = read(fd, buf, cap);
+    if (k >= 0 || errno != EINTR)
+      return k;
+  }
+}
+
+/* Reads into buf (NUL-terminated) until it holds a whole HTTP message head: returns the bytes
+ * read (the head and whatever followed it in the same reads), 0 at end of stream; dies on an
+ * error or when cap - 1 bytes hold no head (EMSGSIZE). */
+static inline size_t xr_it_read_head(int fd, char *buf, size_t cap)
+{
+  size_t have = 0;
+
+  for (;;) {
+    ssize_t k;
+    if (have >= cap - 1) {
+      errno = EMSGSIZE;
+      xr_it_die("read head");
+    }
+    k = xr_it_read(fd, buf + have, cap - 1 - have);
+    if (k < 0)
+      xr_it_die("read");
+    if (k == 0)
+      return 0;
+    have += (size_t)k;
+    buf[have] = '\0';
+    if (strstr(buf, "\r\n\r\n"))
+      return have;
+  }
+}
+
+/* The descriptor numbers the program opened itself (0-2 included once marked), so that
+ * xr_it_foreign_fds finds the others: the library's. */
+#define XR_IT_MAX_FD 65536
+static atomic_bool xr_it_own[XR_IT_MAX_FD];
+
+static inline void xr_it_mark_own(int fd, bool yes)
+{
+  if (fd >= 0 && fd < XR_IT_MAX_FD)
+    atomic_store(&xr_it_own[fd], yes);
+}
+
+static inline bool xr_it_is_own(int fd)
+{
+  return fd >= 0 && fd < XR_IT_MAX_FD && atomic_load(&xr_it_own[fd]);
+}
+
+/* The numbers listed in /proc/self/fd that are not marked own (the directory's own
+ * descriptor aside), at most cap of them into out: how many; dies when it cannot list. */
+static inline int xr_it_foreign_fds(int *out, int cap)
+{
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0, dfd;
+
+  if (!d)
+    xr_it_die("opendir /proc/self/fd");
+  dfd = dirfd(d);
+  while ((e = readdir(d))) {
+    int fd;
+    if (e->d_name[0] == '.')
+      continue;
+    fd = atoi(e->d_name);
+    if (fd != dfd && !xr_it_is_own(fd) && n < cap)
+      out[n++] = fd;
+  }
+  closedir(d);
+  return n;
 }
 
 /* GET path on fd (Host 127.0.0.1:port; with close_it, "Connection: close"): 0 when the

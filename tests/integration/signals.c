@@ -49,7 +49,6 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -68,10 +67,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The I/O retried on EINTR and the registry of its own numbers
+ * (xr_it_mark_own, xr_it_foreign_fds). */
+#include "it_common.h"
+
 extern char **environ;
 
 #define MAX_WORKERS 16
-#define MAX_FD 65536
 #define N_EVENTS 16
 #define RECONNECT_EVERY 5
 #define RESP_CAP (256 * 1024)
@@ -87,7 +89,6 @@ static int events[N_EVENTS];
 static atomic_uint ev_next;
 static atomic_int stable_fd[MAX_WORKERS + 1];
 static atomic_int current_fd[MAX_WORKERS + 1];
-static atomic_bool own[MAX_FD];
 static atomic_ulong n_signals;
 static atomic_bool signals_on, draining = true;
 static atomic_int finished;
@@ -102,18 +103,6 @@ struct result {
   long long body_bytes;
 };
 static struct result results[MAX_WORKERS + 1];
-
-static void die(const char *what)
-{
-  fprintf(stderr, "signals: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static void mark_own(int fd, bool yes)
-{
-  if (fd >= 0 && fd < MAX_FD)
-    atomic_store(&own[fd], yes);
-}
 
 static void *watchdog(void *arg)
 {
@@ -168,83 +157,30 @@ static void *signaller_main(void *arg)
   return NULL;
 }
 
-/* ---- I/O retried on EINTR --------------------------------------------- */
-
-static void write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      die("write");
-    p += k;
-    n -= (size_t)k;
-  }
-}
-
-static ssize_t read_some(int fd, char *buf, size_t cap)
-{
-  for (;;) {
-    ssize_t k = read(fd, buf, cap);
-    if (k >= 0 || errno != EINTR)
-      return k;
-  }
-}
-
-/* connect, completing one that a signal interrupted. */
-static int tcp_connect(const struct sockaddr_in *sa)
-{
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err = 0;
-  socklen_t len = sizeof(err);
-
-  if (s < 0)
-    die("socket");
-  if (connect(s, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-    return s;
-  if (errno != EINTR)
-    die("connect");
-  for (;;) {
-    struct pollfd p = {.fd = s, .events = POLLOUT, .revents = 0};
-    int r = poll(&p, 1, 10000);
-    if (r > 0)
-      break;
-    if (r == 0 || errno != EINTR)
-      die("poll after an interrupted connect");
-  }
-  if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
-    errno = err;
-    die("interrupted connect");
-  }
-  return s;
-}
+/* ---- I/O retried on EINTR (it_common.h: xr_it_write_all, xr_it_read,
+ * xr_it_read_head, xr_it_connect_or_die, which completes a connect a
+ * signal interrupted) ------------------------------------------------- */
 
 /* Reads one response (Content-Length or chunked) to a request without a
  * body; sets the status and the body's length. */
 static void read_response(int fd, char *buf, int *status, long long *body)
 {
-  size_t have = 0, head;
+  size_t have = xr_it_read_head(fd, buf, RESP_CAP), head;
   char *end, *cl;
   ssize_t k;
 
-  for (;;) {
-    k = read_some(fd, buf + have, RESP_CAP - 1 - have);
-    if (k <= 0)
-      die("read response head");
-    have += (size_t)k;
-    buf[have] = '\0';
-    if ((end = strstr(buf, "\r\n\r\n")))
-      break;
-  }
+  if (have == 0)
+    xr_it_die("read response head");
+  end = strstr(buf, "\r\n\r\n");
   head = (size_t)(end + 4 - buf);
   *status = atoi(buf + 9);
   cl = strcasestr(buf, "\r\nContent-Length:");
   if (cl && cl < end) {
     long long want = atoll(cl + 17);
     while ((long long)(have - head) < want) {
-      k = read_some(fd, buf + have, RESP_CAP - 1 - have);
+      k = xr_it_read(fd, buf + have, RESP_CAP - 1 - have);
       if (k <= 0)
-        die("read response body");
+        xr_it_die("read response body");
       have += (size_t)k;
     }
     *body = want;
@@ -271,9 +207,9 @@ static void read_response(int fd, char *buf, int *status, long long *body)
           continue;
         }
       }
-      k = read_some(fd, buf + have, RESP_CAP - 1 - have);
+      k = xr_it_read(fd, buf + have, RESP_CAP - 1 - have);
       if (k <= 0)
-        die("read chunked body");
+        xr_it_die("read chunked body");
       have += (size_t)k;
     }
   }
@@ -288,7 +224,7 @@ static void request(int fd, const char *path, char *buf, struct result *r)
   int status = 0;
   long long body = 0;
 
-  write_all(fd, req, (size_t)n);
+  xr_it_write_all(fd, req, (size_t)n);
   read_response(fd, buf, &status, &body);
   r->requests++;
   if (status >= 100 && status < 600)
@@ -298,9 +234,9 @@ static void request(int fd, const char *path, char *buf, struct result *r)
 
 static int open_http(int slot)
 {
-  int fd = tcp_connect(&http_sa);
+  int fd = xr_it_connect_or_die(&http_sa);
 
-  mark_own(fd, true);
+  xr_it_mark_own(fd, true);
   my_fd = fd;
   atomic_store(&current_fd[slot], fd);
   return fd;
@@ -311,7 +247,7 @@ static void close_http(int slot, int fd)
   my_fd = -1;
   atomic_store(&current_fd[slot], -1);
   close(fd);
-  mark_own(fd, false);
+  xr_it_mark_own(fd, false);
 }
 
 /* Worker w's requests; slot n_workers is the main thread. */
@@ -321,7 +257,7 @@ static void run_requests(int slot, bool stable)
   int fd = -1, i;
 
   if (!buf)
-    die("malloc");
+    xr_it_die("malloc");
   for (i = 0; i < n_requests; i++) {
     if (fd < 0) {
       fd = open_http(slot);
@@ -389,31 +325,9 @@ static void *drain_udp_main(void *arg)
 
 /* ---- vfork ------------------------------------------------------------ */
 
-/* The numbers listed in /proc/self/fd that the program did not open. */
-static int foreign_fds(int *out, int cap)
-{
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0, dfd;
-
-  if (!d)
-    die("opendir /proc/self/fd");
-  dfd = dirfd(d);
-  while ((e = readdir(d))) {
-    int fd;
-    if (e->d_name[0] == '.')
-      continue;
-    fd = atoi(e->d_name);
-    if (fd != dfd && fd >= 0 && fd < MAX_FD && !atomic_load(&own[fd]) && n < cap)
-      out[n++] = fd;
-  }
-  closedir(d);
-  return n;
-}
-
 static int udp_foreign(int *fd)
 {
-  int fds[64], n = foreign_fds(fds, 64), i, udp = 0;
+  int fds[64], n = xr_it_foreign_fds(fds, 64), i, udp = 0;
 
   *fd = -1;
   for (i = 0; i < n; i++) {
@@ -449,12 +363,12 @@ static int vfork_child(int k)
   if (k % 10 == 0) {
     char req[160];
     int len;
-    steal = tcp_connect(&http_sa);
-    mark_own(steal, true);
+    steal = xr_it_connect_or_die(&http_sa);
+    xr_it_mark_own(steal, true);
     len = snprintf(req, sizeof(req),
                    "GET /ok?stolen=%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                    "User-Agent: signals\r\n\r\n", k, ntohs(http_sa.sin_port));
-    write_all(steal, req, (size_t)len);
+    xr_it_write_all(steal, req, (size_t)len);
   }
   pid = vfork();
   if (pid == 0) {
@@ -501,13 +415,13 @@ static int vfork_child(int k)
     _exit(code);
   }
   if (pid < 0)
-    die("vfork");
+    xr_it_die("vfork");
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR)
-      die("waitpid");
+      xr_it_die("waitpid");
   if (steal >= 0) {
     close(steal);
-    mark_own(steal, false);
+    xr_it_mark_own(steal, false);
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -524,12 +438,12 @@ static void set_handlers(void)
   act.sa_flags = mode == M_HANDLERS ? SA_RESTART : 0;
   sigemptyset(&act.sa_mask);
   if (sigaction(SIGALRM, &act, NULL) < 0 || sigaction(SIGUSR1, &act, NULL) < 0)
-    die("sigaction");
+    xr_it_die("sigaction");
   it.it_interval.tv_sec = 0;
   it.it_interval.tv_usec = period_us;
   it.it_value = it.it_interval;
   if (setitimer(ITIMER_REAL, &it, NULL) < 0)
-    die("setitimer");
+    xr_it_die("setitimer");
 }
 
 static void stop_handlers(void)
@@ -575,16 +489,16 @@ int main(int argc, char **argv)
     else if (strcmp(argv[i], "--us") == 0)
       period_us = atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--report") == 0 && !(report = fopen(argv[i + 1], "we")))
-      die("--report");
+      xr_it_die("--report");
   }
   if (n_workers < 1 || n_workers > MAX_WORKERS || period_us < 1)
     return 2;
   setvbuf(stdout, NULL, _IOLBF, 0);
   signal(SIGPIPE, SIG_IGN);
   for (i = 0; i < 3; i++)
-    mark_own(i, true);
+    xr_it_mark_own(i, true);
   if (report)
-    mark_own(fileno(report), true);
+    xr_it_mark_own(fileno(report), true);
   memset(&http_sa, 0, sizeof(http_sa));
   http_sa.sin_family = AF_INET;
   http_sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -604,7 +518,7 @@ int main(int argc, char **argv)
   pthread_create(&wd, NULL, watchdog, NULL);
   if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0 ||
       socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0)
-    die("pipe/socketpair");
+    xr_it_die("pipe/socketpair");
   pipe_w = pipefd[1];
   sp_w = sp[0];
   udp_tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -613,18 +527,18 @@ int main(int argc, char **argv)
   udp_rx_sa.sin_port = 0;
   if (udp_tx < 0 || udp_rx < 0 || bind(udp_rx, (struct sockaddr *)&udp_rx_sa, len) < 0 ||
       getsockname(udp_rx, (struct sockaddr *)&udp_rx_sa, &len) < 0)
-    die("udp");
+    xr_it_die("udp");
   for (i = 0; i < 2; i++) {
-    mark_own(pipefd[i], true);
-    mark_own(sp[i], true);
+    xr_it_mark_own(pipefd[i], true);
+    xr_it_mark_own(sp[i], true);
   }
-  mark_own(udp_tx, true);
-  mark_own(udp_rx, true);
+  xr_it_mark_own(udp_tx, true);
+  xr_it_mark_own(udp_rx, true);
   for (i = 0; i < N_EVENTS; i++) {
-    events[i] = tcp_connect(&sink_sa);
+    events[i] = xr_it_connect_or_die(&sink_sa);
     if (fcntl(events[i], F_SETFL, O_NONBLOCK) < 0)
-      die("fcntl");
-    mark_own(events[i], true);
+      xr_it_die("fcntl");
+    xr_it_mark_own(events[i], true);
   }
   pthread_create(&drains[0], NULL, drain_main, (void *)(intptr_t)pipefd[0]);
   pthread_create(&drains[1], NULL, drain_main, (void *)(intptr_t)sp[1]);
@@ -660,8 +574,8 @@ int main(int argc, char **argv)
     pthread_join(workers[w], NULL);
   close(pipefd[1]);
   close(sp[0]);
-  mark_own(pipefd[1], false);
-  mark_own(sp[0], false);
+  xr_it_mark_own(pipefd[1], false);
+  xr_it_mark_own(sp[0], false);
   atomic_store(&draining, false);
   for (i = 0; i < 3; i++)
     pthread_join(drains[i], NULL);
@@ -669,7 +583,7 @@ int main(int argc, char **argv)
     /* Each sink connection's first bytes, if no handler's came first. */
     (void)write(events[i], "\1end\n", 5);
     close(events[i]);
-    mark_own(events[i], false);
+    xr_it_mark_own(events[i], false);
   }
   for (w = 0; w < n_workers; w++)
     print_result("worker", w, &results[w]);
@@ -681,7 +595,7 @@ int main(int argc, char **argv)
   if (report) {
     int fds[64];
     fprintf(report, "signals=%lu children=%d foreign=%d udp=%d\n", atomic_load(&n_signals),
-            children, foreign_fds(fds, 64), udp);
+            children, xr_it_foreign_fds(fds, 64), udp);
     fclose(report);
   }
   return 0;

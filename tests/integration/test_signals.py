@@ -35,10 +35,7 @@ Usage: test_signals.py BUILD_DIR [MODE...]   (exit 0 pass, 1 fail; default: ever
 
 import os
 import re
-import selectors
-import socket
 import sys
-import threading
 
 os.environ.setdefault("XRAY_IT_TIME_BUDGET", "150")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,41 +45,6 @@ from harness import check  # noqa: E402
 PROGRAM = "signals"
 WORKERS = 4
 
-
-class Sink:
-    """A TCP server on 127.0.0.1 that reads and discards (the program's non-HTTP
-    connections): one thread and a selector."""
-
-    def __init__(self):
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        self.lsock.setblocking(False)
-        self.port = self.lsock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        sel = selectors.DefaultSelector()
-        sel.register(self.lsock, selectors.EVENT_READ, None)
-        while True:
-            for key, _ in sel.select(1.0):
-                if key.data is None:
-                    try:
-                        c, _ = self.lsock.accept()
-                    except OSError:
-                        continue
-                    c.setblocking(False)
-                    sel.register(c, selectors.EVENT_READ, True)
-                    continue
-                try:
-                    b = key.fileobj.recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    b = b""
-                if not b:
-                    sel.unregister(key.fileobj)
-                    key.fileobj.close()
 
 
 def read_report(path):
@@ -137,7 +99,7 @@ def check_documents(res, what):
 
 def run_mode(mode):
     what = mode
-    sink = Sink()
+    sink = H.TcpSink(keep=False)
     reports = [S.path("report-%s-%d.txt" % (mode, i)) for i in (0, 1)]
     cmds = [[PROG, mode, str(SRV.port), str(sink.port), "--workers", str(WORKERS),
              "--requests", "120", "--us", "200", "--report", rep] for rep in reports]
@@ -146,6 +108,7 @@ def run_mode(mode):
           base.describe())
     res = S.run(cmds[1], httpd=SRV, timeout=110.0, expect_docs=lambda reqs: len(reqs),
                 doc_timeout=10.0)
+    sink.close()
     check(res.returncode == 0 and not res.timed_out, "%s: exit %s with the preload (3: the "
           "program's watchdog found it hung; negative: killed by a signal)"
           % (what, res.returncode), res.describe())
