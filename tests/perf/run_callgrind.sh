@@ -1,0 +1,116 @@
+#!/bin/bash
+# Deterministic performance gates (issue 7): instruction counts under
+# valgrind --tool=callgrind, which counts user-space instructions only (a
+# system call costs ~0) and does not depend on wall time or machine load.
+#
+#   run_callgrind.sh BUILD_DIR [BUDGETS_FILE]
+#
+# Measures, with the drivers of tests/perf (each counts only its measured
+# loop, bracketed with callgrind client requests; --instr-atstart=no):
+#   hook.untraced      instructions the preload adds per untraced call:
+#                      perf_io pipe (1-byte write + read on a pipe), with
+#                      minus without LD_PRELOAD, / (2 N)
+#   traced.subsegment  instructions the preload adds per traced HTTP
+#                      request end to end (a segment opened with
+#                      xray_begin_segment around connect + GET + response +
+#                      close to an in-process server, the segment's
+#                      serialization and UDP send): perf_io http, with
+#                      minus without LD_PRELOAD, / N
+#   emit.document      instructions of one xr_emit_entity of a segment with
+#                      three HTTP subsegments (serialize + send): perf_emit / N
+# prints a table (name, measured, budget, % of budget) and exits 1 when a
+# figure exceeds its budget in BUDGETS_FILE (default: budgets.txt next to
+# this script), 77 when valgrind is absent, 2 when a driver fails.
+# RUNS=k repeats every measurement k times and prints each figure (to check
+# stability); the gate uses the largest.
+# N_PIPE, N_HTTP, N_EMIT: iterations (defaults 20000, 200, 2000).
+set -u
+build=${1:?usage: run_callgrind.sh BUILD_DIR [BUDGETS_FILE]}
+if ! command -v valgrind >/dev/null 2>&1; then
+  echo "SKIP: valgrind is not installed (package valgrind)"
+  exit 77
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+budgets=${2:-$here/budgets.txt}
+runs=${RUNS:-1}
+n_pipe=${N_PIPE:-20000}
+n_http=${N_HTTP:-200}
+n_emit=${N_EMIT:-2000}
+lib=$build/libxray-auto.so
+
+# The library's settings come from this script alone: an inherited one
+# (a developer's XRAY_AUTO_SEGMENT, a Lambda variable, an LD_PRELOAD) would change the
+# paths measured.
+while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(XRAY_AUTO_|AWS_XRAY_|AWS_LAMBDA_|_X_AMZN_|LD_PRELOAD$)')
+for f in "$lib" "$build/perf_io" "$build/perf_emit" "$budgets"; do
+  [ -e "$f" ] || { echo "FAIL: $f is missing"; exit 2; }
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Instructions counted in one run: the "totals:" (else "summary:") line
+# of the out file, valgrind writes it at exit.
+count() { # name preload(0|1) driver args...
+  local name=$1 pre=$2 out="$tmp/$1.$2.out" ld=
+  shift 2
+  [ "$pre" = 1 ] && ld=$lib
+  if ! env ${ld:+LD_PRELOAD=$ld} XRAY_AUTO_SAMPLING=all XRAY_AUTO_LOG_LEVEL=off \
+      AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:9 \
+      valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+      "$@" >"$tmp/$name.$pre.log" 2>&1; then
+    echo "FAIL: $name (preload=$pre): $* failed:" >&2
+    cat "$tmp/$name.$pre.log" >&2
+    exit 2
+  fi
+  awk '/^totals:/ { t = $2 } /^summary:/ { s = $2 }
+       END { if (t != "") print t; else if (s != "") print s; else print "" }' "$out"
+}
+
+declare -A measured
+measure() { # name
+  local a b v
+  case $1 in
+  hook.untraced)
+    a=$(count pipe 0 "$build/perf_io" pipe "$n_pipe")
+    b=$(count pipe 1 "$build/perf_io" pipe "$n_pipe")
+    v="$((b - a)) $((2 * n_pipe))" ;;
+  traced.subsegment)
+    a=$(count http 0 "$build/perf_io" http "$n_http")
+    b=$(count http 1 "$build/perf_io" http "$n_http")
+    v="$((b - a)) $n_http" ;;
+  emit.document)
+    a=0
+    b=$(count emit 0 "$build/perf_emit" "$n_emit")
+    v="$b $n_emit" ;;
+  esac
+  [ -n "$a" ] && [ -n "$b" ] || { echo "FAIL: $1: no instruction count" >&2; exit 2; }
+  echo "$v"
+}
+
+# The gate compares totals (instructions over the whole loop against
+# budget x iterations): a per-call figure rounded down would hide up to one
+# instruction per call.
+fmt() { awk -v n="$1" -v d="$2" 'BEGIN { printf "%.1f", n / d }'; }
+
+fail=0
+printf '%-20s %12s %12s %8s\n' name measured budget '%budget'
+while read -r name budget _; do
+  case $name in ''|'#'*) continue ;; esac
+  worst=-1 den=1 all=
+  for ((r = 0; r < runs; r++)); do
+    v=$(measure "$name") || exit 2
+    read -r num den <<<"$v"
+    all="$all $(fmt "$num" "$den")"
+    (( num > worst )) && worst=$num
+  done
+  pct=$(( worst * 100 / (budget * den) ))
+  status=ok
+  if (( worst > budget * den )); then status=OVER; fail=1; fi
+  printf '%-20s %12s %12d %7d%% %s%s\n' "$name" "$(fmt "$worst" "$den")" "$budget" "$pct" \
+    "$status" "$( ((runs > 1)) && echo "  runs:$all")"
+done <"$budgets"
+if ((fail)); then
+  echo "FAIL: a figure exceeds its budget in $budgets (instructions; see its comments)"
+  exit 1
+fi
+echo "PASS: every figure within its budget"
