@@ -336,8 +336,9 @@ static bool xr_fd_is_ours(int fd)
  * back.
  *
  * What remains. Closes that bypass the hooks (syscall(SYS_close) or
- * syscall(SYS_close_range), glibc's closefrom, which calls close_range
- * inside libc, fclose of a FILE opened on our number) are caught by the
+ * syscall(SYS_close_range), fclose of a FILE opened on our number; glibc's
+ * closefrom calls close_range inside libc, so it has a hook of its own)
+ * are caught by the
  * cookie check alone: a number closed and reused for a connected TCP
  * socket between a send's check and its sendto (about a microsecond,
  * unless the sender is preempted right there) receives that one datagram.
