@@ -7,15 +7,14 @@
 #  - flags: the directory's warning set and definitions, CMAKE_C_FLAGS for
 #    the build type, and the library's contract flags (PIC, hidden
 #    visibility, initial-exec TLS); linked with xray-auto-lib's link options
-#    (version script, -z now, --no-undefined ...);
+#    (version script, -z lazy, -Bsymbolic-functions, --no-undefined ...);
 #  - headers: musl's only. libcurl, libpq, libmariadb, libunwind and kernel
 #    headers (nothing of them is linked) come through symlinks in
 #    ${CMAKE_BINARY_DIR}/musl/include, so that no glibc header is on the path;
 #  - cJSON: compiled in, hidden (Debian's libcjson.so.1 is glibc-built: it
-#    needs __sprintf_chk). Its source is XR_CJSON_SOURCE_DIR, or else Debian's
-#    source package, fetched once at configure time with apt-get source and a
-#    private apt configuration under ${CMAKE_BINARY_DIR}/musl/cjson (the
-#    system's apt sources and lists are not touched).
+#    needs __sprintf_chk), from the source cmake/cjson.cmake finds
+#    (XR_CJSON_SOURCE_DIR, or Debian's source package), whatever
+#    XR_CJSON_BUILTIN says for the glibc build.
 # The musl build lacks the glibc-only exports XR_MUSL_GLIBC_ONLY (hooks/net.c).
 #
 # Target `musl` (part of ALL) builds the library and, with BUILD_TESTING, the
@@ -26,83 +25,12 @@
 include_guard(GLOBAL)
 
 option(XR_BUILD_MUSL "Build libxray-auto-musl.so when musl-gcc is found" ON)
-set(XR_CJSON_SOURCE_DIR "" CACHE PATH
-    "cJSON source tree (cJSON.c, cJSON.h) for libxray-auto-musl.so; empty: apt-get source cjson")
 
 set(XR_MUSL_GLIBC_ONLY __read_chk __recv_chk __recvfrom_chk fcntl64 sendfile64 closefrom)
 set(_xr_musl_lib "${CMAKE_BINARY_DIR}/libxray-auto-musl.so")
 set(_xr_musl_skip_file "${CMAKE_BINARY_DIR}/libxray-auto-musl.skip")
 set(_xr_musl_dir "${CMAKE_BINARY_DIR}/musl")
-
-# Sets ${out} to the directory holding cJSON.c and cJSON.h, or to "" with
-# ${why} saying what is missing.
-function(_xr_musl_cjson out why)
-  set(${out} "" PARENT_SCOPE)
-  if(XR_CJSON_SOURCE_DIR)
-    if(EXISTS "${XR_CJSON_SOURCE_DIR}/cJSON.c" AND EXISTS "${XR_CJSON_SOURCE_DIR}/cJSON.h")
-      set(${out} "${XR_CJSON_SOURCE_DIR}" PARENT_SCOPE)
-    else()
-      set(${why} "XR_CJSON_SOURCE_DIR=${XR_CJSON_SOURCE_DIR} holds no cJSON.c and cJSON.h"
-          PARENT_SCOPE)
-    endif()
-    return()
-  endif()
-
-  set(root "${_xr_musl_dir}/cjson")
-  file(GLOB have "${root}/src/cjson-*/cJSON.c")
-  if(NOT have)
-    find_program(XR_APT_GET apt-get)
-    find_program(XR_DPKG_SOURCE dpkg-source)
-    set(os_id "")
-    set(codename "")
-    if(EXISTS /etc/os-release)
-      file(STRINGS /etc/os-release osr REGEX "^(ID|VERSION_CODENAME)=")
-      foreach(line IN LISTS osr)
-        if(line MATCHES "^ID=\"?([^\"]*)\"?$")
-          set(os_id "${CMAKE_MATCH_1}")
-        elseif(line MATCHES "^VERSION_CODENAME=\"?([^\"]*)\"?$")
-          set(codename "${CMAKE_MATCH_1}")
-        endif()
-      endforeach()
-    endif()
-    if(NOT XR_APT_GET OR NOT XR_DPKG_SOURCE OR NOT os_id STREQUAL "debian" OR NOT codename)
-      set(${why} "no cJSON source: apt-get source needs Debian with apt and dpkg-dev; or set XR_CJSON_SOURCE_DIR"
-          PARENT_SCOPE)
-      return()
-    endif()
-    file(REMOVE_RECURSE "${root}")
-    file(MAKE_DIRECTORY "${root}/sources" "${root}/lists/partial" "${root}/cache/archives/partial"
-         "${root}/src")
-    file(WRITE "${root}/sources/debian-src.sources"
-         "Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: ${codename}\n"
-         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
-    # Only these paths: the system's sources, lists and caches stay as they are.
-    set(apt "${XR_APT_GET}" -q
-        -o "Dir::Etc::sourcelist=/dev/null" -o "Dir::Etc::sourceparts=${root}/sources"
-        -o "Dir::State::Lists=${root}/lists" -o "Dir::Cache=${root}/cache"
-        -o "APT::Sandbox::User=root" -o "APT::Get::Only-Source=true")
-    message(STATUS "Fetching cJSON's source for libxray-auto-musl.so: apt-get source cjson (Debian ${codename})")
-    execute_process(COMMAND ${apt} update
-                    RESULT_VARIABLE rc OUTPUT_VARIABLE log ERROR_VARIABLE log TIMEOUT 300)
-    if(rc EQUAL 0)
-      execute_process(COMMAND ${apt} source cjson WORKING_DIRECTORY "${root}/src"
-                      RESULT_VARIABLE rc OUTPUT_VARIABLE log ERROR_VARIABLE log TIMEOUT 300)
-    endif()
-    file(GLOB have "${root}/src/cjson-*/cJSON.c")
-    if(NOT rc EQUAL 0 OR NOT have)
-      string(REGEX REPLACE "\n$" "" log "${log}")
-      message(STATUS "apt-get failed (${rc}):\n${log}")
-      set(${why} "apt-get source cjson failed (${rc}); see the configure log, or set XR_CJSON_SOURCE_DIR"
-          PARENT_SCOPE)
-      return()
-    endif()
-    # The index (20 MB) has served its purpose.
-    file(REMOVE_RECURSE "${root}/lists" "${root}/cache")
-  endif()
-  list(GET have 0 c)
-  get_filename_component(dir "${c}" DIRECTORY)
-  set(${out} "${dir}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cjson.cmake) # xr_cjson_source
 
 # Symlinks the non-libc headers the sources include into ${inc}; cJSON's
 # from ${cjson}.
@@ -152,7 +80,7 @@ else()
   endif()
 endif()
 if(NOT _xr_musl_why)
-  _xr_musl_cjson(XR_MUSL_CJSON_DIR _xr_musl_why)
+  xr_cjson_source(XR_MUSL_CJSON_DIR _xr_musl_why)
 endif()
 if(NOT _xr_musl_why)
   _xr_musl_headers("${_xr_musl_dir}/include" "${XR_MUSL_CJSON_DIR}" _xr_musl_why)

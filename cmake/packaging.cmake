@@ -85,6 +85,28 @@ else()
   set(XR_LICENSE_TEXT " The source tree declares no license yet; configure with
  -DXRAY_AUTO_LICENSE=<SPDX identifier> and add its text as LICENSE.")
 endif()
+# cJSON compiled into the library (cmake/cjson.cmake): its MIT notice goes along.
+set(XR_CJSON_COPYRIGHT "")
+if(XR_CJSON_IS_BUILTIN AND EXISTS "${XR_CJSON_BUILTIN_DIR}/LICENSE")
+  file(READ "${XR_CJSON_BUILTIN_DIR}/LICENSE" _xr_cj_text)
+  string(REGEX REPLACE "\n+$" "" _xr_cj_text "${_xr_cj_text}")
+  string(REGEX MATCH "^Copyright \\(c\\) ([^\n]*)" _xr_cj_line "${_xr_cj_text}")
+  set(_xr_cj_holder "${CMAKE_MATCH_1}")
+  if(NOT _xr_cj_holder)
+    set(_xr_cj_holder "Dave Gamble and cJSON contributors")
+  endif()
+  string(REGEX REPLACE "\n\n" "\n.\n" _xr_cj_text "${_xr_cj_text}")
+  string(REGEX REPLACE "\n" "\n " _xr_cj_text " ${_xr_cj_text}")
+  set(XR_CJSON_COPYRIGHT "
+Files: cJSON.c cJSON.h
+Copyright: ${_xr_cj_holder}
+License: MIT
+Comment: cJSON, compiled into libxray-auto.so from Debian's cjson source.
+
+License: MIT
+${_xr_cj_text}
+")
+endif()
 file(CONFIGURE OUTPUT "${CMAKE_BINARY_DIR}/debian/copyright" @ONLY CONTENT
 "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: libxray-auto
@@ -96,7 +118,7 @@ License: @XRAY_AUTO_LICENSE@
 
 License: @XRAY_AUTO_LICENSE@
 @XR_LICENSE_TEXT@
-")
+@XR_CJSON_COPYRIGHT@")
 install(FILES "${CMAKE_BINARY_DIR}/debian/copyright" DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # -- CPack: the Debian package --------------------------------------------------------------

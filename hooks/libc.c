@@ -249,17 +249,26 @@ void xr_libc_init(void)
 #endif
   XR_LOOKUP(getsockopt, "getsockopt");
   XR_LOOKUP(sendfile, "sendfile");
-  XR_LOOKUP(getaddrinfo, "getaddrinfo");
+  /* getaddrinfo: on its first call (xr_libc_getaddrinfo), not here: most
+   * processes never call it, and a dlsym costs ~850 instructions of every
+   * process's start-up. */
 }
 
 int xr_libc_getaddrinfo(const char *node, const char *service,
                         const struct addrinfo *hints, struct addrinfo **res)
 {
-  if (!xr_libc.getaddrinfo) {
+  /* getaddrinfo is no async-signal-safe function and allocates itself
+   * (NSS), so a dlsym here adds nothing a caller could not already meet:
+   * the loader lock it takes is one getaddrinfo's own NSS dlopen takes too.
+   * Racing first calls store the same pointer. */
+  __typeof__(xr_libc.getaddrinfo) f = __atomic_load_n(&xr_libc.getaddrinfo, __ATOMIC_ACQUIRE);
+
+  if (!f) {
     void *p = dlsym(RTLD_NEXT, "getaddrinfo");
     if (!p)
       return EAI_SYSTEM;
-    *(void **)&xr_libc.getaddrinfo = p;
+    *(void **)&f = p;
+    __atomic_store_n(&xr_libc.getaddrinfo, f, __ATOMIC_RELEASE);
   }
-  return xr_libc.getaddrinfo(node, service, hints, res);
+  return f(node, service, hints, res);
 }

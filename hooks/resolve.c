@@ -49,9 +49,37 @@ static int xr_find_object(struct dl_phdr_info *info, size_t size, void *data)
   return 1;
 }
 
+/* A copy of this library preloaded before us: its hooks are what the
+ * global scope gives for our hooks' names (dlsym(RTLD_DEFAULT), the lookup
+ * a relocation against our own exported name would make). Accepting one
+ * would send this copy's pass-through into that copy and back, forever.
+ * Looked up once per family on the slow path, loader calls without our
+ * lock held (resolve.h); a hit does not allocate, and each name is one of
+ * ours, so it cannot miss. */
+static void xr_own_global(const struct xr_family *fam)
+{
+  const void *g[XR_RESOLVE_FUNCS];
+  size_t i;
+
+  if (!fam->own ||
+      atomic_load_explicit(&fam->st->global_state, memory_order_acquire) == 1)
+    return;
+  memset(g, 0, sizeof(g));
+  for (i = 0; i < fam->count; i++)
+    if (fam->own[i])
+      g[i] = dlsym(RTLD_DEFAULT, fam->names[i]);
+  pthread_mutex_lock(&fam->st->lock);
+  if (atomic_load_explicit(&fam->st->global_state, memory_order_relaxed) != 1) {
+    memcpy(fam->st->global, g, sizeof(fam->st->global));
+    atomic_store_explicit(&fam->st->global_state, 1, memory_order_release);
+  }
+  pthread_mutex_unlock(&fam->st->lock);
+}
+
+/* Called after xr_own_global in the same thread. */
 static bool xr_is_own(const struct xr_family *fam, size_t i, const void *p)
 {
-  return fam->own && fam->own[i] == p;
+  return fam->own && fam->own[i] && (fam->own[i] == p || fam->st->global[i] == p);
 }
 
 /* Fills fns from handle h (RTLD_NEXT when h is that). True when the anchor
@@ -106,6 +134,7 @@ static void *const *xr_resolve_slow(const struct xr_family *fam, const void *ra)
   size_t n;
   bool ok = false;
 
+  xr_own_global(fam);
   memset(&f, 0, sizeof(f));
   memset(&c, 0, sizeof(c));
   f.ra = (uintptr_t)ra;

@@ -44,6 +44,8 @@ struct xr_family_state {
   struct xr_caller callers[XR_RESOLVE_CALLERS];
   void *next[XR_RESOLVE_FUNCS];      /* the RTLD_NEXT table, once resolved */
   atomic_int next_state;             /* 0 unknown, 1 resolved, -1 absent */
+  const void *global[XR_RESOLVE_FUNCS]; /* the global scope's own[i] names */
+  atomic_int global_state;           /* 0 unknown, 1 resolved */
 };
 
 /* What a family is (read-only after relocation). */
@@ -52,7 +54,12 @@ struct xr_family {
   const char *const *names;          /* names[0] is the anchor symbol */
   size_t count;
   const char *const *sonames;        /* NULL-terminated */
-  const void *const *own;            /* our hooks, parallel to names (NULL ok) */
+  /* Our hooks, parallel to names (NULL ok): this copy's own addresses
+   * (the library links with -Bsymbolic-functions, so these are RELATIVE
+   * relocations, no symbol lookup at start-up). What the global scope gives
+   * for those names (another copy of the library preloaded first) is
+   * rejected too: st->global, looked up on the first slow path. */
+  const void *const *own;
   struct xr_family_state *st;
 };
 

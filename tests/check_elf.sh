@@ -4,23 +4,25 @@
 # exactly the interposed functions and the public xray_* API listed in
 # hooks/exports.map.
 #
-# Usage: check_elf.sh LIBRARY EXPORTS_MAP
+# Usage: check_elf.sh [--no-cjson] LIBRARY EXPORTS_MAP
 #          the glibc build: DT_NEEDED within libc.so.6, libcjson.so.1,
 #          libdl.so.2, libpthread.so.0, and the last two present when the
 #          library calls what glibc before 2.34 keeps there; no GLIBC symbol
-#          version above 2.26 (check_glibc_version.sh).
+#          version above 2.26 (check_glibc_version.sh). --no-cjson: cJSON is
+#          compiled in (cmake/cjson.cmake), libcjson.so.1 must not be needed.
 #        check_elf.sh --musl=NAME[,NAME...] LIBRARY EXPORTS_MAP
 #          the musl build: DT_NEEDED exactly libc.so (cJSON is compiled in),
 #          no symbol versions required, exports = the map minus NAMEs (the
 #          glibc-only hooks, which must then be absent).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-musl=0 absent=""
+musl=0 absent="" cjson=1
 case ${1:-} in
   --musl=*) musl=1 absent=$(echo "${1#--musl=}" | tr ',' '\n' | sort); shift ;;
+  --no-cjson) cjson=0; shift ;;
 esac
 if [ $# -ne 2 ]; then
-  echo "usage: $0 [--musl=NAME,...] LIBRARY EXPORTS_MAP" >&2
+  echo "usage: $0 [--musl=NAME,...|--no-cjson] LIBRARY EXPORTS_MAP" >&2
   exit 2
 fi
 lib=$1 map=$2
@@ -49,6 +51,13 @@ else
     bad "$lib needs more than libc, libdl, libpthread and cJSON: $extra"
   else
     ok "DT_NEEDED = $(echo $needed)"
+  fi
+  if [ "$cjson" -eq 0 ]; then
+    if echo "$needed" | grep -qx 'libcjson\.so\.1'; then
+      bad "$lib needs libcjson.so.1 although cJSON is compiled in (--no-cjson)"
+    else
+      ok "cJSON compiled in: no libcjson.so.1"
+    fi
   fi
   # Before glibc 2.34 these live outside libc.so.6: without the DT_NEEDED
   # the library would not load on Lambda's glibc 2.26 (src/glibc_compat.h).

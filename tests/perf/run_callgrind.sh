@@ -18,6 +18,12 @@
 #                      minus without LD_PRELOAD, / N
 #   emit.document      instructions of one xr_emit_entity of a segment with
 #                      three HTTP subsegments (serialize + send): perf_emit / N
+#   startup.process    instructions the preload adds to starting a process
+#                      that makes no traced call: `/bin/sh -c true` counted
+#                      whole (loader, constructors, exit), with minus without
+#                      LD_PRELOAD, with the AWS_XRAY_* values of
+#                      tests/bench/bench_startup.sh (a host-name daemon
+#                      address, the Lambda Runtime API)
 # prints a table (name, measured, budget, % of budget) and exits 1 when a
 # figure exceeds its budget in BUDGETS_FILE (default: budgets.txt next to
 # this script), 77 when valgrind is absent, 2 when a driver fails.
@@ -66,6 +72,30 @@ count() { # name preload(0|1) driver args...
        END { if (t != "") print t; else if (s != "") print s; else print "" }' "$out"
 }
 
+# A whole process counted from its first instruction, as
+# tests/bench/bench_startup.sh sets it up. The loader's work grows with the
+# length of the preload's path (~20 instructions a character): a copy at a
+# path of fixed length (mktemp's) keeps the figure independent of where the
+# build directory is.
+count_start() { # preload(0|1) command args...
+  local pre=$1 out="$tmp/startup.$1.out" ld=
+  shift
+  if [ "$pre" = 1 ]; then
+    ld=$tmp/libxray-auto.so
+    [ -e "$ld" ] || cp "$lib" "$ld" || exit 2
+  fi
+  if ! env ${ld:+LD_PRELOAD=$ld} AWS_XRAY_DAEMON_ADDRESS=xray-daemon:2000 \
+      AWS_XRAY_TRACING_NAME=app AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 AWS_REGION=us-east-1 \
+      valgrind --tool=callgrind --callgrind-out-file="$out" \
+      "$@" >"$tmp/startup.$pre.log" 2>&1; then
+    echo "FAIL: startup (preload=$pre): $* failed:" >&2
+    cat "$tmp/startup.$pre.log" >&2
+    exit 2
+  fi
+  awk '/^totals:/ { t = $2 } /^summary:/ { s = $2 }
+       END { if (t != "") print t; else if (s != "") print s; else print "" }' "$out"
+}
+
 declare -A measured
 measure() { # name
   local a b v
@@ -82,6 +112,13 @@ measure() { # name
     a=0
     b=$(count emit 0 "$build/perf_emit" "$n_emit")
     v="$b $n_emit" ;;
+  startup.process)
+    a=$(count_start 0 /bin/sh -c true)
+    b=$(count_start 1 /bin/sh -c true)
+    v="$((b - a)) 1" ;;
+  *)
+    echo "FAIL: $1: unknown figure (tests/perf/budgets.txt)" >&2
+    exit 2 ;;
   esac
   [ -n "$a" ] && [ -n "$b" ] || { echo "FAIL: $1: no instruction count" >&2; exit 2; }
   echo "$v"
