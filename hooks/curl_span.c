@@ -42,6 +42,11 @@ struct xr_curl_handle {
   bool s3_bucket, s3_key;
   void *const *api;
   char *span_url;         /* URL read from CURLU at begin */
+  /* The URL of the transfer (st->url or span_url) parsed at begin, valid
+   * while begin_url is that string and unchanged: the effective URL is
+   * most often the same, and is then not parsed again at the end. */
+  const char *begin_url;
+  struct xr_url begin_parsed;
   struct xr_span span;
   struct xr_aws_call aws;
   struct curl_slist node; /* our header line, in front of the program's */
@@ -101,9 +106,11 @@ void xr_curl_note_option(void *const *api, CURL *h, CURLoption opt,
     return;
   switch (opt) {
   case CURLOPT_URL:
+    st->begin_url = NULL; /* may point into the string freed here */
     xr_set_string(&st->url, arg->p, XR_URL_COPY_MAX);
     break;
   case CURLOPT_CURLU:
+    st->begin_url = NULL;
     st->curlu = arg->p;
     break;
   case CURLOPT_HTTPHEADER:
@@ -279,11 +286,13 @@ bool xr_curl_begin(void *const *api, CURL *h)
 {
   struct xr_curl_handle *st = xr_lookup_or_create(h);
   const char *url;
-  struct xr_url u;
+  struct xr_url *u;
   bool have_url = false, present = false;
 
   if (!st || st->active)
     return false;
+  u = &st->begin_parsed;
+  st->begin_url = NULL;
   free(st->span_url);
   st->span_url = NULL;
   url = st->url;
@@ -297,9 +306,9 @@ bool xr_curl_begin(void *const *api, CURL *h)
         XR_CURL(api, XR_CURL_FREE, xr_curl_free_fn)(s);
     }
   }
-  if (url && xr_url_parse(url, &u) == 0) {
+  if (url && xr_url_parse(url, u) == 0) {
     have_url = true;
-    if (!xr_is_http(u.scheme) || xr_tracer_excluded(u.host, xr_url_port(&u)))
+    if (!xr_is_http(u->scheme) || xr_tracer_excluded(u->host, xr_url_port(u)))
       return false;
   } else if (url && xr_has_other_scheme(url)) {
     return false; /* file:///etc/hostname: no host to parse, still not HTTP */
@@ -307,11 +316,13 @@ bool xr_curl_begin(void *const *api, CURL *h)
   memset(&st->aws, 0, sizeof(st->aws));
   st->s3_bucket = st->s3_key = false;
   if (have_url)
-    xr_aws_from_host(u.host, &st->aws);
-  xr_collect_aws(st, have_url ? &u : NULL);
+    xr_aws_from_host(u->host, &st->aws);
+  xr_collect_aws(st, have_url ? u : NULL);
 
   if (xr_span_begin(&st->span) < 0)
     return false;
+  if (have_url)
+    st->begin_url = url; /* begin_parsed holds its parse */
   st->api = api;
   st->active = true;
   st->injected = false;
@@ -374,6 +385,8 @@ static void xr_record(struct xr_curl_handle *st, CURL *h, CURLcode result,
                 : st->method[0]     ? st->method
                                     : xr_hint_names[st->hint];
   call.url = eurl && *eurl ? eurl : st->span_url ? st->span_url : st->url;
+  if (call.url && st->begin_url && strcmp(call.url, st->begin_url) == 0)
+    call.parsed = &st->begin_parsed;
   call.status = status;
   /* The Content-Length header when there was one, else the body size. */
   call.content_length = clen >= 0 ? (long long)clen
@@ -487,6 +500,7 @@ void xr_curl_dup(void *const *api, CURL *from, CURL *to)
     dst->postcopy_len = src->postcopy_len;
   }
   dst->errbuf = NULL; /* curl does not copy the error buffer either */
+  dst->begin_url = NULL;
 }
 
 void xr_curl_fork_child(void)

@@ -56,7 +56,9 @@ struct xr_libc {
                      struct addrinfo **);
 };
 
-extern struct xr_libc xr_libc;
+/* Hidden: every hook reaches the real function with one rip-relative
+ * indirect jump, not through a GOT entry. */
+extern struct xr_libc xr_libc __attribute__((visibility("hidden")));
 
 void xr_libc_init(void);
 

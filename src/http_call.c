@@ -45,19 +45,24 @@ static int xr_add_aws(struct xr_entity *sub, const struct xr_aws_call *a,
 int xr_http_record(struct xr_entity *sub, const struct xr_http_call *c)
 {
   char url[XR_URL_RECORD_MAX];
-  struct xr_url u;
-  bool have_url = c->url && xr_url_parse(c->url, &u) == 0;
+  struct xr_url parsed;
+  const struct xr_url *u = c->parsed;
+  bool have_url;
   struct xr_http *h = &sub->http;
+
+  if (!u && c->url && xr_url_parse(c->url, &parsed) == 0)
+    u = &parsed;
+  have_url = u != NULL;
 
   xr_upper(h->method, sizeof(h->method), c->method && *c->method ? c->method : "GET");
   h->has_request = true;
-  xr_entity_set_name(sub, have_url ? u.host : "unknown");
+  xr_entity_set_name(sub, have_url ? u->host : "unknown");
   sub->ns = "remote";
   free(h->url);
   h->url = NULL;
   if (have_url) {
     /* A URL too long for the buffer is recorded cut, never with its query. */
-    (void)xr_url_clean(&u, url, sizeof(url));
+    (void)xr_url_clean(u, url, sizeof(url));
     h->url = strdup(url);
     if (!h->url)
       return -ENOMEM;

@@ -12,10 +12,13 @@
 
 #include "aws.h"
 #include "entity.h"
+#include "url.h"
 
 struct xr_http_call {
   const char *method;         /* as issued; NULL means GET */
   const char *url;            /* as the program gave it (may hold secrets) */
+  const struct xr_url *parsed; /* url already parsed (xr_url_parse returned
+                                  0 for this very string), or NULL */
   long status;                /* 0: no response */
   long long content_length;   /* -1: unknown */
   const char *error_type;     /* transport failure, e.g. "CURLE_COULDNT_CONNECT" */

@@ -12,7 +12,10 @@
  * Every line ends in LF, optionally preceded by CR: a CR anywhere in
  * framing must be followed by LF, and the pair then counts as that LF, so
  * that no state needs to know about CR. Work per byte is bounded by the
- * number of known header names.
+ * number of known header names. Runs of bytes that change nothing but a
+ * field (a header name or value, the target, a line that is skipped) are
+ * taken in one pass (xr_hp_run), the way xr_hp_byte would take them one by
+ * one (issue 7: the per-byte dispatch was most of a traced request's cost).
  */
 
 enum {
@@ -63,7 +66,7 @@ static const struct {
     {"x-amzn-trace-id", 15}, {"content-length", 14}, {"transfer-encoding", 17},
     {"connection", 10},    {"lambda-runtime-trace-id", 23},
 };
-#define XR_HP_ALL_NAMES ((uint8_t)((1u << XR_ARRAY_SIZE(xr_hp_names)) - 1u))
+_Static_assert(XR_ARRAY_SIZE(xr_hp_names) <= 8, "name_mask holds a bit per name");
 
 /* Tokens of Transfer-Encoding and Connection lists; bit k: xr_hp_toks[k]. */
 static const struct {
@@ -109,19 +112,22 @@ static bool xr_hp_mchar(unsigned char c)
   return (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
 }
 
-/* RFC 9110 5.6.2 tchar. */
+/* RFC 9110 5.6.2 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~. A table: it
+ * runs for every byte of every header name. */
 static bool xr_hp_tchar(unsigned char c)
 {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || xr_hp_digit(c))
-    return true;
-  switch (c) {
-  case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-  case '+': case '-': case '.': case '^': case '_': case '`': case '|':
-  case '~':
-    return true;
-  default:
-    return false;
-  }
+  static const uint8_t tchar[256] = {
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+      0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, /* 0x20 */
+      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, /* 0x30 */
+      0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, /* 0x50 */
+      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0, /* 0x70 */
+      /* 0x80..0xff: none */
+  };
+  return tchar[c] != 0;
 }
 
 static int xr_hp_hex(unsigned char c)
@@ -296,28 +302,100 @@ static void xr_hp_tok_byte(struct xr_hp *p, unsigned char c)
     p->tok_pos++;
 }
 
+/* Only the names still matching are looked at: after the first byte at
+ * most two ("content-length"/"connection", the two "x-"). */
 static void xr_hp_name_byte(struct xr_hp *p, unsigned char c)
 {
-  size_t k;
+  unsigned m = p->name_mask;
+
   c = xr_hp_lower(c);
-  for (k = 0; k < XR_ARRAY_SIZE(xr_hp_names); k++)
-    if ((p->name_mask & (1u << k)) &&
-        (p->name_len >= xr_hp_names[k].len ||
-         (unsigned char)xr_hp_names[k].name[p->name_len] != c))
+  while (m) {
+    unsigned k = (unsigned)__builtin_ctz(m);
+    m &= m - 1;
+    if (p->name_len >= xr_hp_names[k].len ||
+        (unsigned char)xr_hp_names[k].name[p->name_len] != c)
       p->name_mask &= (uint8_t) ~(1u << k);
+  }
   if (p->name_len < UINT16_MAX)
     p->name_len++;
+}
+
+/* xr_hp_name_byte for the n name bytes at s (tchars), name by name: a
+ * name still matching stays so when all of them do. The names hold lower-
+ * case letters and '-': for a tchar c, c | 0x20 equals such a byte only
+ * when xr_hp_lower(c) does (0x0d, the other byte that ORs to '-', is no
+ * tchar). */
+static void xr_hp_name_bytes(struct xr_hp *p, const unsigned char *s, size_t n)
+{
+  unsigned m = p->name_mask;
+  size_t at = p->name_len, len;
+
+  while (m) {
+    unsigned k = (unsigned)__builtin_ctz(m);
+    const char *name = xr_hp_names[k].name;
+    size_t t;
+
+    m &= m - 1;
+    if (at + n > xr_hp_names[k].len) {
+      p->name_mask &= (uint8_t) ~(1u << k);
+      continue;
+    }
+    for (t = 0; t < n; t++)
+      if ((s[t] | 0x20) != (unsigned char)name[at + t]) {
+        p->name_mask &= (uint8_t) ~(1u << k);
+        break;
+      }
+  }
+  len = at + n;
+  p->name_len = (uint16_t)(len < UINT16_MAX ? len : UINT16_MAX);
+}
+
+/* The first byte of a header name (a tchar): the names it may begin, by
+ * their first letter (a switch: this runs for every header line). Lists
+ * the initial of every name of xr_hp_names. */
+static void xr_hp_name_start(struct xr_hp *p, unsigned char c)
+{
+#define XR_HP_BIT(h) (1u << ((h) - 1))
+  switch (xr_hp_lower(c)) {
+  case 'h':
+    p->name_mask = XR_HP_BIT(XR_H_HOST);
+    break;
+  case 'u':
+    p->name_mask = XR_HP_BIT(XR_H_UA);
+    break;
+  case 'x':
+    p->name_mask = XR_HP_BIT(XR_H_XFF) | XR_HP_BIT(XR_H_TRACE);
+    break;
+  case 'c':
+    p->name_mask = XR_HP_BIT(XR_H_CL) | XR_HP_BIT(XR_H_CONN);
+    break;
+  case 't':
+    p->name_mask = XR_HP_BIT(XR_H_TE);
+    break;
+  case 'l':
+    p->name_mask = XR_HP_BIT(XR_H_LAMBDA_TRACE);
+    break;
+  default:
+    p->name_mask = 0;
+    break;
+  }
+#undef XR_HP_BIT
+  p->name_len = 1;
+  p->state = XR_S_HNAME;
 }
 
 /* The ':' ended the name: decide what its value is read for. */
 static void xr_hp_name_end(struct xr_hp *p)
 {
   uint16_t seen = 0;
-  size_t k;
+  unsigned m = p->name_mask;
   p->which = XR_H_NONE;
-  for (k = 0; k < XR_ARRAY_SIZE(xr_hp_names); k++)
-    if ((p->name_mask & (1u << k)) && xr_hp_names[k].len == p->name_len)
+  while (m) {
+    unsigned k = (unsigned)__builtin_ctz(m);
+    m &= m - 1;
+    if (xr_hp_names[k].len == p->name_len)
       p->which = (uint8_t)(k + 1);
+  }
   p->value_len = 0;
   p->value_trim = 0;
   switch (p->which) {
@@ -651,10 +729,7 @@ static enum xr_hp_event xr_hp_byte(struct xr_hp *p, unsigned char c)
     }
     if (!xr_hp_tchar(c))
       return xr_hp_fail(p);
-    p->name_mask = XR_HP_ALL_NAMES;
-    p->name_len = 0;
-    p->state = XR_S_HNAME;
-    xr_hp_name_byte(p, c);
+    xr_hp_name_start(p, c);
     return XR_HP_EV_NONE;
 
   case XR_S_HNAME:
@@ -741,13 +816,169 @@ static enum xr_hp_event xr_hp_byte(struct xr_hp *p, unsigned char c)
   }
 }
 
-void xr_hp_init(struct xr_hp *p, enum xr_hp_dir dir)
+/* Whether the value of the header being read is only stored (Host,
+ * User-Agent, the trace headers) or ignored: then xr_hp_value_byte takes
+ * any byte but CR and LF without failing, and xr_hp_value_end never fails.
+ * The values read for their meaning (Content-Length, the lists,
+ * X-Forwarded-For) take the byte path. */
+static bool xr_hp_value_fast(const struct xr_hp *p)
 {
-  memset(p, 0, sizeof(*p));
+  switch (p->which) {
+  case XR_H_CL:
+  case XR_H_TE:
+  case XR_H_CONN:
+  case XR_H_XFF:
+    return false;
+  default:
+    return true;
+  }
+}
+
+/* A fast value's run (xr_hp_value_fast): its bytes up to CR or LF. */
+static size_t xr_hp_value_run(struct xr_hp *p, const unsigned char *s, size_t n)
+{
+  size_t i = 0, cap;
+  char *dst = xr_hp_field(p, &cap);
+
+  if (!dst) {
+    while (i < n && s[i] != '\r' && s[i] != '\n')
+      i++;
+    return i;
+  }
+  for (; i < n && s[i] != '\r' && s[i] != '\n'; i++) {
+    if (p->value_len < cap - 1)
+      dst[p->value_len++] = (char)s[i];
+    if (!xr_hp_ows(s[i]))
+      p->value_trim = p->value_len;
+  }
+  return i;
+}
+
+/* The line that s[i] (a CR or LF, no CR pending) ends, as xr_hp_byte
+ * would take it: returns the bytes of the line end (CRLF or LF), 0 when
+ * they are not all in the n bytes or a CR is not followed by LF (left to
+ * xr_hp_byte, which knows what to do then). */
+static size_t xr_hp_eol(const unsigned char *s, size_t i, size_t n)
+{
+  if (s[i] == '\n')
+    return 1;
+  return s[i] == '\r' && i + 1 < n && s[i + 1] == '\n' ? 2 : 0;
+}
+
+/*
+ * How many of the n bytes at s xr_hp_byte would take, one after the other,
+ * without reporting an event; takes them with the same effect on the
+ * parser. Within a head it goes from state to state over the common cases
+ * (a header line: name, ':', OWS, value, line end; a reason phrase) and
+ * stops before any byte it does not handle exactly as xr_hp_byte does: the
+ * empty line, errors, the values read for their meaning (Content-Length,
+ * the lists, X-Forwarded-For), a CR whose LF is not in the buffer. So any
+ * split of the input gives the same result. The caller has checked that no
+ * CR is pending and keeps n within the head budget left (xr_hp_byte counts
+ * and refuses the byte past it). 0: nothing taken here.
+ */
+static size_t xr_hp_run(struct xr_hp *p, const unsigned char *s, size_t n)
+{
+  static const char xr_hp_http[] = "HTTP/1.";
+  size_t i = 0, j, k;
+
+  while (i < n) {
+    switch (p->state) {
+    case XR_S_HLINE:
+      if (!xr_hp_tchar(s[i]))
+        return i; /* the empty line, obs-fold, or an error */
+      xr_hp_name_start(p, s[i++]);
+      break;
+    case XR_S_HNAME:
+      for (j = i; i < n && xr_hp_tchar(s[i]); i++)
+        ;
+      if (i > j)
+        xr_hp_name_bytes(p, s + j, i - j);
+      if (i == n || s[i] != ':')
+        return i;
+      i++;
+      xr_hp_name_end(p);
+      p->state = XR_S_HOWS;
+      break;
+    case XR_S_HOWS:
+      while (i < n && xr_hp_ows(s[i]))
+        i++;
+      if (i == n || s[i] == '\r' || s[i] == '\n' || !xr_hp_value_fast(p))
+        return i;
+      p->state = XR_S_HVALUE;
+      break;
+    case XR_S_HVALUE:
+      if (!xr_hp_value_fast(p))
+        return i;
+      i += xr_hp_value_run(p, s + i, n - i);
+      if (i == n || !(k = xr_hp_eol(s, i, n)))
+        return i;
+      i += k;
+      (void)xr_hp_value_end(p, false); /* no failure: not Content-Length */
+      break;
+    case XR_S_REASON:
+      while (i < n && s[i] != '\r' && s[i] != '\n')
+        i++;
+      if (i == n || !(k = xr_hp_eol(s, i, n)))
+        return i;
+      i += k;
+      p->state = XR_S_HLINE;
+      break;
+    case XR_S_METHOD:
+      for (; i < n && xr_hp_mchar(s[i]) && p->sub < XR_HP_METHOD_MAX - 1; i++)
+        p->u.req.method[p->sub++] = (char)s[i];
+      return i;
+    case XR_S_TARGET:
+      for (j = i; i < n; i++) {
+        unsigned char c = s[i];
+        if (c <= 0x20 || c == 0x7f || c == '?' || c == '#')
+          break;
+        if (p->value_len < XR_HP_TARGET_MAX - 1)
+          p->u.req.target[p->value_len++] = (char)c;
+        else
+          p->u.req.target_cut = true;
+      }
+      if (i > j)
+        p->sub = 1;
+      return i;
+    case XR_S_QUERY:
+      for (j = i; i < n && s[i] > 0x20 && s[i] != 0x7f; i++)
+        ;
+      if (i > j)
+        p->sub = 1;
+      return i;
+    case XR_S_VERSION:
+      while (i < n && p->sub < sizeof(xr_hp_http) - 1 &&
+             s[i] == (unsigned char)xr_hp_http[p->sub]) {
+        p->sub++;
+        i++;
+      }
+      return i;
+    case XR_S_FOLD:
+    case XR_S_CHUNK_EXT:
+    case XR_S_TRAILER_LINE:
+      while (i < n && s[i] != '\r' && s[i] != '\n')
+        i++;
+      return i;
+    default:
+      return i;
+    }
+  }
+  return i;
+}
+
+void xr_hp_init_zeroed(struct xr_hp *p, enum xr_hp_dir dir)
+{
   p->dir = (uint8_t)dir;
   p->state = XR_S_IDLE;
   if (dir == XR_HP_RESPONSE)
     p->u.resp.content_length = -1;
+}
+
+void xr_hp_init(struct xr_hp *p, enum xr_hp_dir dir)
+{
+  memset(p, 0, sizeof(*p));
+  xr_hp_init_zeroed(p, dir);
 }
 
 size_t xr_hp_feed(struct xr_hp *p, const char *buf, size_t len, enum xr_hp_event *ev)
@@ -794,6 +1025,16 @@ size_t xr_hp_feed(struct xr_hp *p, const char *buf, size_t len, enum xr_hp_event
       continue;
     default:
       break;
+    }
+    if (!(p->flags & XR_F_CR)) {
+      size_t room = p->head_bytes < XR_HP_HEAD_MAX ? XR_HP_HEAD_MAX - p->head_bytes : 0;
+      size_t k = xr_hp_run(p, (const unsigned char *)buf + i, n < room ? n : room);
+
+      /* The run stopped at a byte for xr_hp_byte, or at the end. */
+      p->head_bytes += (uint32_t)k;
+      i += k;
+      if (i == len)
+        break;
     }
     e = xr_hp_byte(p, (unsigned char)buf[i++]);
     if (e == XR_HP_EV_ERROR) {

@@ -23,6 +23,94 @@
 
 /* ---- addresses ----------------------------------------------------- */
 
+/* Decimal digits of v (no leading zeros) at p; returns the end. */
+static char *xr_put_dec(char *p, unsigned v)
+{
+  char d[10];
+  int n = 0;
+
+  do {
+    d[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n)
+    *p++ = d[--n];
+  return p;
+}
+
+static char *xr_put_ipv4(char *p, const unsigned char b[4])
+{
+  int i;
+
+  for (i = 0; i < 4; i++) {
+    unsigned v = b[i];
+
+    if (i)
+      *p++ = '.';
+    if (v >= 100) {
+      *p++ = (char)('0' + v / 100);
+      v %= 100;
+      *p++ = (char)('0' + v / 10);
+    } else if (v >= 10) {
+      *p++ = (char)('0' + v / 10);
+    }
+    *p++ = (char)('0' + v % 10);
+  }
+  return p;
+}
+
+#ifdef __GLIBC__
+/* glibc's inet_ntop6 (RFC 5952 style, BIND's algorithm), byte for byte:
+ * lower-case hex without leading zeros; the longest run of two or more zero
+ * groups, the first of equals, becomes "::"; ::a.b.c.d and ::ffff:a.b.c.d
+ * end in dotted quad. */
+static char *xr_put_ipv6(char *p, const unsigned char b[16])
+{
+  static const char hex[] = "0123456789abcdef";
+  unsigned w[8];
+  int i, base = -1, len = 0, cur = -1, curlen = 0;
+
+  for (i = 0; i < 8; i++)
+    w[i] = (unsigned)b[2 * i] << 8 | b[2 * i + 1];
+  for (i = 0; i <= 8; i++) {
+    if (i < 8 && w[i] == 0) {
+      if (cur < 0)
+        cur = i, curlen = 0;
+      curlen++;
+    } else if (cur >= 0) {
+      if (base < 0 || curlen > len)
+        base = cur, len = curlen;
+      cur = -1;
+    }
+  }
+  if (len < 2)
+    base = -1;
+  for (i = 0; i < 8; i++) {
+    int sh;
+
+    if (base >= 0 && i >= base && i < base + len) {
+      if (i == base)
+        *p++ = ':';
+      continue;
+    }
+    if (i)
+      *p++ = ':';
+    if (i == 6 && base == 0 && (len == 6 || (len == 5 && w[5] == 0xffff)))
+      return xr_put_ipv4(p, b + 12);
+    for (sh = 12; sh > 0 && !(w[i] >> sh); sh -= 4)
+      ;
+    for (; sh >= 0; sh -= 4)
+      *p++ = hex[(w[i] >> sh) & 0xf];
+  }
+  if (base >= 0 && base + len == 8)
+    *p++ = ':';
+  return p;
+}
+#endif
+
+/* By hand rather than inet_ntop, whose sprintf was a tenth of a traced
+ * request's instructions (issue 7); the same text as glibc's inet_ntop
+ * (musl's differs for some IPv6 forms: it is used there). */
 void xr_sockaddr_text(const struct sockaddr *sa, char addr[XR_ADDR_MAX],
                       uint16_t *port)
 {
@@ -30,11 +118,15 @@ void xr_sockaddr_text(const struct sockaddr *sa, char addr[XR_ADDR_MAX],
   *port = 0;
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const void *)sa;
-    (void)inet_ntop(AF_INET, &in->sin_addr, addr, XR_ADDR_MAX);
+    *xr_put_ipv4(addr, (const unsigned char *)&in->sin_addr) = '\0';
     *port = ntohs(in->sin_port);
   } else if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *in6 = (const void *)sa;
+#ifdef __GLIBC__
+    *xr_put_ipv6(addr, in6->sin6_addr.s6_addr) = '\0';
+#else
     (void)inet_ntop(AF_INET6, &in6->sin6_addr, addr, XR_ADDR_MAX);
+#endif
     *port = ntohs(in6->sin6_port);
   }
 }
@@ -52,50 +144,80 @@ void xr_conn_client_init(struct xr_conn *c, const struct sockaddr *sa,
   c->list_id = hit.list_id;
   c->list_index = hit.index;
   c->list_count = hit.count;
-  xr_hp_init(&c->out, XR_HP_REQUEST);
-  xr_hp_init(&c->in, XR_HP_RESPONSE);
+  xr_hp_init_zeroed(&c->out, XR_HP_REQUEST);
+  xr_hp_init_zeroed(&c->in, XR_HP_RESPONSE);
 }
 
 void xr_conn_runtime_init(struct xr_conn *c, const struct sockaddr *sa)
 {
   c->role = XR_CONN_RUNTIME;
   xr_sockaddr_text(sa, c->addr, &c->port);
-  xr_hp_init(&c->out, XR_HP_REQUEST);
-  xr_hp_init(&c->in, XR_HP_RESPONSE);
+  xr_hp_init_zeroed(&c->out, XR_HP_REQUEST);
+  xr_hp_init_zeroed(&c->in, XR_HP_RESPONSE);
 }
 
 void xr_conn_server_init(struct xr_conn *c, const struct sockaddr *sa)
 {
   c->role = XR_CONN_SERVER;
   xr_sockaddr_text(sa, c->addr, &c->port);
-  xr_hp_init(&c->in, XR_HP_REQUEST);
-  xr_hp_init(&c->out, XR_HP_RESPONSE);
+  xr_hp_init_zeroed(&c->in, XR_HP_REQUEST);
+  xr_hp_init_zeroed(&c->out, XR_HP_RESPONSE);
+}
+
+/* Appends s to url (cap bytes) at *at, cut (and NUL-terminated) when it
+ * does not fit: snprintf's result, without its cost (issue 7). */
+static void xr_url_put(char *url, size_t cap, size_t *at, const char *s)
+{
+  size_t n = strlen(s);
+
+  if (*at + 1 >= cap)
+    return;
+  if (n > cap - 1 - *at)
+    n = cap - 1 - *at;
+  memcpy(url + *at, s, n);
+  *at += n;
+  url[*at] = '\0';
 }
 
 /* "http://" + host (bracketed when IPv6) + ":port" unless 80 + the target
  * when it is a path, else "/". */
-static void xr_addr_url(const char *host, unsigned port, const char *target,
+static void xr_addr_url(const char *host, uint16_t port, const char *target,
                         char *url, size_t cap)
 {
   bool v6 = strchr(host, ':') != NULL;
   char portbuf[8] = "";
+  size_t at = 0;
 
-  if (port != 80)
-    snprintf(portbuf, sizeof(portbuf), ":%u", port);
-  snprintf(url, cap, "http://%s%s%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "",
-           portbuf, target[0] == '/' ? target : "/");
+  if (port != 80) {
+    portbuf[0] = ':';
+    *xr_put_dec(portbuf + 1, port) = '\0';
+  }
+  url[0] = '\0';
+  xr_url_put(url, cap, &at, "http://");
+  if (v6)
+    xr_url_put(url, cap, &at, "[");
+  xr_url_put(url, cap, &at, host);
+  if (v6)
+    xr_url_put(url, cap, &at, "]");
+  xr_url_put(url, cap, &at, portbuf);
+  xr_url_put(url, cap, &at, target[0] == '/' ? target : "/");
 }
 
 /* "http://" + authority + path, the authority being the Host header, else
  * the name or address (bracketed IPv6) with a port other than 80. */
 static void xr_request_url(const struct xr_conn *c, const struct xr_hp_request *r,
-                           const char *fallback_host, unsigned port, char *url,
+                           const char *fallback_host, uint16_t port, char *url,
                            size_t cap)
 {
+  size_t at = 0;
+
+  url[0] = '\0';
   if (strncmp(r->target, "http://", 7) == 0 || strncmp(r->target, "https://", 8) == 0) {
-    snprintf(url, cap, "%s", r->target);
+    xr_url_put(url, cap, &at, r->target);
   } else if (r->host[0]) {
-    snprintf(url, cap, "http://%s%s", r->host, r->target[0] == '/' ? r->target : "/");
+    xr_url_put(url, cap, &at, "http://");
+    xr_url_put(url, cap, &at, r->host);
+    xr_url_put(url, cap, &at, r->target[0] == '/' ? r->target : "/");
   } else {
     xr_addr_url(fallback_host, port, r->target, url, cap);
   }

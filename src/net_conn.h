@@ -85,6 +85,9 @@ unsigned long long xr_conn_overflows(void);
 void xr_sockaddr_text(const struct sockaddr *sa, char addr[XR_ADDR_MAX],
                       uint16_t *port);
 
+/* The three set-ups take a record whose net_conn.c fields are all zero,
+ * as xr_fd_attach hands it out (the parsers are not cleared again). */
+
 /* Record set up for a socket the program connected to sa (0 or
  * EINPROGRESS). */
 void xr_conn_client_init(struct xr_conn *c, const struct sockaddr *sa,

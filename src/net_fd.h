@@ -35,12 +35,27 @@
 struct xr_conn;
 
 /* 0: not followed; else (generation << 32) | (record index + 1). */
-extern _Atomic uint64_t xr_fdtab[XR_FD_MAX];
+/* Hidden: addressed relative to the instruction pointer, no GOT load. */
+extern _Atomic uint64_t xr_fdtab[XR_FD_MAX] __attribute__((visibility("hidden")));
 
 static inline bool xr_fd_watched(int fd)
 {
   return (unsigned)fd < XR_FD_MAX &&
          atomic_load_explicit(&xr_fdtab[fd], memory_order_relaxed) != 0;
+}
+
+_Static_assert((XR_FD_MAX & (XR_FD_MAX - 1)) == 0, "XR_FD_MAX: a power of two");
+
+/* The byte-carrying hooks' test (issue 7): false means fd is not followed.
+ * True may be a false positive: a descriptor outside the table (negative,
+ * or XR_FD_MAX and above) reads the entry of fd modulo XR_FD_MAX, so what
+ * runs on true (xr_fd_enter, xr_fd_dup, xr_fd_release) checks the range
+ * again. The mask, not a range test, keeps the pass-through path at a
+ * zero-extension, one load and test, and two jumps. */
+static inline bool xr_fd_maybe_watched(int fd)
+{
+  return atomic_load_explicit(&xr_fdtab[(unsigned)fd & (XR_FD_MAX - 1)],
+                              memory_order_relaxed) != 0;
 }
 
 /* A fresh, zeroed, locked record for fd, which replaces (and finishes) any

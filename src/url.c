@@ -12,26 +12,36 @@ static char xr_lower(char c)
   return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
 
+static bool xr_scheme_char(char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '+' || c == '-' || c == '.';
+}
+
+/* One pass over each part, no strcspn and no clearing of the whole
+ * struct: it runs for every traced HTTP call (issue 7). On failure no
+ * field is meaningful. */
 int xr_url_parse(const char *url, struct xr_url *u)
 {
-  const char *p = url, *auth, *auth_end, *at, *h, *hend, *colon = NULL;
+  const char *p = url, *auth, *auth_end, *at = NULL, *h, *hend, *colon = NULL;
   size_t i, n;
 
-  memset(u, 0, sizeof(*u));
+  u->scheme[0] = '\0';
+  u->host[0] = '\0';
+  u->ipv6 = false;
   u->port = -1;
   u->path = "";
+  u->path_len = 0;
+  u->query = NULL;
+  u->query_len = 0;
   if (!url)
     return -EINVAL;
   while (*p == ' ' || *p == '\t')
     p++;
   /* scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://" */
-  for (i = 0; p[i] && (p[i] == '+' || p[i] == '-' || p[i] == '.' ||
-                       (p[i] >= 'a' && p[i] <= 'z') ||
-                       (p[i] >= 'A' && p[i] <= 'Z') ||
-                       (p[i] >= '0' && p[i] <= '9'));
-       i++)
+  for (i = 0; xr_scheme_char(p[i]); i++)
     ;
-  if (i > 0 && strncmp(p + i, "://", 3) == 0) {
+  if (i > 0 && p[i] == ':' && p[i + 1] == '/' && p[i + 2] == '/') {
     if (i >= sizeof(u->scheme))
       return -EINVAL;
     for (n = 0; n < i; n++)
@@ -39,15 +49,15 @@ int xr_url_parse(const char *url, struct xr_url *u)
     u->scheme[i] = '\0';
     p += i + 3;
   } else {
-    strcpy(u->scheme, "http");
+    memcpy(u->scheme, "http", sizeof("http"));
   }
+  /* The authority ends at '/', '?' or '#'; userinfo runs up to its last
+   * '@' and is never kept. */
   auth = p;
-  auth_end = p + strcspn(p, "/?#");
-  /* userinfo: up to the last '@' of the authority; never kept. */
-  at = NULL;
-  for (h = auth; h < auth_end; h++)
-    if (*h == '@')
-      at = h;
+  for (auth_end = p; *auth_end && *auth_end != '/' && *auth_end != '?' && *auth_end != '#';
+       auth_end++)
+    if (*auth_end == '@')
+      at = auth_end;
   h = at ? at + 1 : auth;
   if (h < auth_end && *h == '[') {
     const char *rb = memchr(h, ']', (size_t)(auth_end - h));
@@ -59,13 +69,10 @@ int xr_url_parse(const char *url, struct xr_url *u)
     if (rb + 1 < auth_end && rb[1] == ':')
       colon = rb + 1;
   } else {
-    hend = auth_end;
-    for (i = 0; h + i < auth_end; i++)
-      if (h[i] == ':') {
-        colon = h + i;
-        hend = colon;
-        break;
-      }
+    for (hend = h; hend < auth_end && *hend != ':'; hend++)
+      ;
+    if (hend < auth_end)
+      colon = hend;
   }
   n = (size_t)(hend - h);
   if (n == 0 || n >= sizeof(u->host))
@@ -86,13 +93,17 @@ int xr_url_parse(const char *url, struct xr_url *u)
   }
   p = auth_end;
   if (*p == '/') {
+    for (n = 1; p[n] && p[n] != '?' && p[n] != '#'; n++)
+      ;
     u->path = p;
-    u->path_len = strcspn(p, "?#");
-    p += u->path_len;
+    u->path_len = n;
+    p += n;
   }
   if (*p == '?') {
+    for (n = 0; p[1 + n] && p[1 + n] != '#'; n++)
+      ;
     u->query = p + 1;
-    u->query_len = strcspn(p + 1, "#");
+    u->query_len = n;
   }
   return 0;
 }
@@ -131,7 +142,7 @@ static bool xr_append(char *buf, size_t len, size_t *at, const char *s, size_t n
 int xr_url_clean(const struct xr_url *u, char *buf, size_t len)
 {
   char port[8];
-  size_t at = 0, pl = 0;
+  size_t at = 0, pl = 0, sl, hl, total;
   bool ok;
 
   if (len == 0)
@@ -148,10 +159,38 @@ int xr_url_clean(const struct xr_url *u, char *buf, size_t len)
     for (i = nd - 1; i >= 0; i--)
       port[pl++] = digits[i];
   }
-  ok = xr_append(buf, len, &at, u->scheme, strlen(u->scheme)) &&
+  sl = strlen(u->scheme);
+  hl = strlen(u->host);
+  total = sl + 3 + (u->ipv6 ? 2 : 0) + hl + pl + (u->path_len ? u->path_len : 1);
+  if (total < len) {
+    /* All of it fits (the common case): no cut to handle part by part. */
+    char *o = buf;
+
+    memcpy(o, u->scheme, sl);
+    o += sl;
+    memcpy(o, "://", 3);
+    o += 3;
+    if (u->ipv6)
+      *o++ = '[';
+    memcpy(o, u->host, hl);
+    o += hl;
+    if (u->ipv6)
+      *o++ = ']';
+    memcpy(o, port, pl);
+    o += pl;
+    if (u->path_len) {
+      memcpy(o, u->path, u->path_len);
+      o += u->path_len;
+    } else {
+      *o++ = '/';
+    }
+    *o = '\0';
+    return (int)total;
+  }
+  ok = xr_append(buf, len, &at, u->scheme, sl) &&
        xr_append(buf, len, &at, "://", 3) &&
        (!u->ipv6 || xr_append(buf, len, &at, "[", 1)) &&
-       xr_append(buf, len, &at, u->host, strlen(u->host)) &&
+       xr_append(buf, len, &at, u->host, hl) &&
        (!u->ipv6 || xr_append(buf, len, &at, "]", 1)) &&
        xr_append(buf, len, &at, port, pl) &&
        (u->path_len ? xr_append(buf, len, &at, u->path, u->path_len)

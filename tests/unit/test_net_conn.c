@@ -2092,9 +2092,51 @@ static void test_fork_child(void **state)
   no_doc();
 }
 
+/* xr_sockaddr_text formats addresses by hand (issue 7): the same text as
+ * inet_ntop, IPv6 zero runs of every shape and the dotted-quad forms
+ * included, and the port. */
+static void test_sockaddr_text(void **state)
+{
+  static const uint16_t values[] = {0x1, 0xffff, 0xabc, 0x2001, 0x10};
+  char got[XR_ADDR_MAX], want[INET6_ADDRSTRLEN];
+  uint16_t port;
+  unsigned mask, v, i;
+  union addr a;
+
+  (void)state;
+  for (mask = 0; mask < 256; mask++) {
+    for (v = 0; v < XR_ARRAY_SIZE(values); v++) {
+      memset(&a, 0, sizeof(a));
+      a.in6.sin6_family = AF_INET6;
+      a.in6.sin6_port = htons((uint16_t)(mask * 251 + v));
+      for (i = 0; i < 8; i++) {
+        uint16_t w = (mask >> i) & 1 ? values[(v + i) % XR_ARRAY_SIZE(values)] : 0;
+        a.in6.sin6_addr.s6_addr[2 * i] = (uint8_t)(w >> 8);
+        a.in6.sin6_addr.s6_addr[2 * i + 1] = (uint8_t)w;
+      }
+      if (v == 1) /* ::ffff:a.b.c.d when groups 0-4 are zero */
+        a.in6.sin6_addr.s6_addr[10] = a.in6.sin6_addr.s6_addr[11] = 0xff;
+      xr_sockaddr_text(&a.sa, got, &port);
+      assert_non_null(inet_ntop(AF_INET6, &a.in6.sin6_addr, want, sizeof(want)));
+      assert_string_equal(got, want);
+      assert_int_equal(port, mask * 251 + v);
+    }
+  }
+  for (v = 0; v < 1000; v++) {
+    uint32_t ip = v * 2654435761u;
+    a = mkaddr("0.0.0.0", (uint16_t)v);
+    a.in.sin_addr.s_addr = v % 4 ? ip : ip & 0x00ff00ffu;
+    xr_sockaddr_text(&a.sa, got, &port);
+    assert_non_null(inet_ntop(AF_INET, &a.in.sin_addr, want, sizeof(want)));
+    assert_string_equal(got, want);
+    assert_int_equal(port, v);
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sockaddr_text),
       cmocka_unit_test_setup(test_client_get_resolved_name, setup),
       cmocka_unit_test_setup(test_client_name_from_host, setup),
       cmocka_unit_test_setup(test_client_name_numeric, setup),
