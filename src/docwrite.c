@@ -21,10 +21,30 @@ struct xr_out {
   bool full;
 };
 
-static void xr_put(struct xr_out *o, const char *s, size_t n)
+/* The last whole seconds this thread wrote, as text: times nearly all fall
+ * in the second of the previous one, so their digits are formatted about
+ * once a second. Thread-local (initial-exec: one load); the writer never
+ * runs in a signal handler, so nothing interrupts an update. */
+struct xr_sec_cache {
+  uint64_t sec_plus1;  /* seconds + 1; 0: empty */
+  unsigned char len;
+  char text[24];       /* the digits, the first len bytes; copied whole */
+};
+static XR_TLS struct xr_sec_cache xr_sec_cache;
+
+/* The document no longer fits: it fails as a whole. cap = len makes
+ * every later write of n > 0 bytes fail its one bounds check too, so the
+ * writers below need not test full first. */
+static void xr_full(struct xr_out *o)
 {
-  if (o->full || n > o->cap - o->len) {
-    o->full = true;
+  o->full = true;
+  o->cap = o->len;
+}
+
+static inline void xr_put(struct xr_out *o, const char *s, size_t n)
+{
+  if (XR_UNLIKELY(n > o->cap - o->len)) {
+    xr_full(o);
     return;
   }
   memcpy(o->p + o->len, s, n);
@@ -33,19 +53,66 @@ static void xr_put(struct xr_out *o, const char *s, size_t n)
 
 #define XR_PUTS(o, lit) xr_put((o), (lit), sizeof(lit) - 1)
 
-static void xr_put_str(struct xr_out *o, const char *str)
+/* Bytes of x that a JSON string cannot carry as they are: below 0x20,
+ * '"', '\\', or 0x80 and up (UTF-8, validated byte by byte). Nonzero when
+ * x holds at least one; a false positive only sends a chunk down the
+ * byte-by-byte path (the classic SWAR "has zero / has less" tests). */
+#define XR_ONES 0x0101010101010101ULL
+#define XR_HIGHS 0x8080808080808080ULL
+static inline uint64_t xr_special8(uint64_t x)
+{
+  uint64_t q = x ^ (XR_ONES * '"'), b = x ^ (XR_ONES * '\\');
+  return (x | ((x - XR_ONES * 0x20) & ~x) | ((q - XR_ONES) & ~q) |
+          ((b - XR_ONES) & ~b)) & XR_HIGHS;
+}
+
+static inline bool xr_plain_byte(unsigned char c)
+{
+  return c >= 0x20 && c != '"' && c != '\\' && c < 0x80;
+}
+
+/* Length of the leading part of s[0..len) that needs no escaping: 8 bytes
+ * at a time; the last 1..7 with one more load of the last 8 (overlapping
+ * bytes already known plain) when len >= 8, else byte by byte. */
+static inline size_t xr_plain_prefix(const unsigned char *s, size_t len)
+{
+  size_t i = 0;
+  uint64_t x;
+
+  while (len - i >= 8) {
+    memcpy(&x, s + i, 8);
+    if (xr_special8(x))
+      goto bytes;
+    i += 8;
+  }
+  if (i == len)
+    return len;
+  if (len >= 8) {
+    memcpy(&x, s + len - 8, 8);
+    if (!xr_special8(x))
+      return len;
+  }
+bytes:
+  while (i < len && xr_plain_byte(s[i]))
+    i++;
+  return i;
+}
+
+/* The rest of a string from s, its first byte that may need escaping (all
+ * of str before it is plain, written from run = str), and the closing
+ * quote. The opening part is written. Byte by byte around each byte that
+ * needs escaping, 8 bytes at a time between them. */
+static void xr_put_str_slow(struct xr_out *o, const unsigned char *run,
+                            const unsigned char *s, const unsigned char *end)
 {
   static const char hex[] = "0123456789abcdef";
-  const unsigned char *s = (const unsigned char *)str;
-  const unsigned char *run = s;
 
-  XR_PUTS(o, "\"");
-  while (*s) {
+  while (s < end) {
     unsigned char c = *s;
     char esc[6];
     size_t n;
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      s++;
+    if (xr_plain_byte(c)) {
+      s += 1 + xr_plain_prefix(s + 1, (size_t)(end - s - 1));
       continue;
     }
     if (c >= 0x80 && (n = xr_utf8_seq(s)) != 0) {
@@ -67,52 +134,149 @@ static void xr_put_str(struct xr_out *o, const char *str)
     }
     run = ++s;
   }
-  xr_put(o, (const char *)run, (size_t)(s - run));
+  xr_put(o, (const char *)run, (size_t)(end - run));
   XR_PUTS(o, "\"");
 }
 
-static void xr_put_key(struct xr_out *o, const char *key)
+/* pre (a literal ending in an opening quote), the string escaped, and its
+ * closing quote. Common case (nothing to escape): one bounds check, three
+ * copies. Same output as a byte-by-byte scan. */
+static inline __attribute__((always_inline)) void
+xr_put_qstr(struct xr_out *o, const char *pre, size_t prelen, const char *str)
 {
-  XR_PUTS(o, ",\"");
-  xr_put(o, key, strlen(key));
-  XR_PUTS(o, "\":");
+  const unsigned char *s = (const unsigned char *)str;
+  size_t len = strlen(str), plain = xr_plain_prefix(s, len);
+  char *p;
+
+  if (XR_UNLIKELY(plain != len)) {
+    xr_put(o, pre, prelen);
+    xr_put_str_slow(o, s, s + plain, s + len);
+    return;
+  }
+  if (XR_UNLIKELY(prelen + len + 1 > o->cap - o->len)) {
+    xr_full(o);
+    return;
+  }
+  p = o->p + o->len;
+  memcpy(p, pre, prelen);
+  memcpy(p + prelen, str, len);
+  p[prelen + len] = '"';
+  o->len += prelen + len + 1;
 }
 
-static void xr_put_kstr(struct xr_out *o, const char *key, const char *v)
+#define xr_put_str(o, str) xr_put_qstr((o), "\"", 1, (str))
+
+/* ,"key": with the key a string literal (one copy of a constant). */
+#define XR_KEY(k) ",\"" k "\":"
+#define xr_put_key(o, k) XR_PUTS((o), XR_KEY(k))
+#define xr_put_kstr(o, k, v) xr_put_qstr((o), XR_KEY(k) "\"", sizeof(XR_KEY(k)), (v))
+
+static const char xr_digits2[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Decimal digits of u, right-aligned to end (two at a time); returns the
+ * first. */
+static inline char *xr_fmt_u64(char *end, unsigned long long u)
 {
-  xr_put_key(o, key);
-  xr_put_str(o, v);
+  while (u >= 100) {
+    unsigned d = (unsigned)(u % 100) * 2;
+    u /= 100;
+    end -= 2;
+    end[0] = xr_digits2[d];
+    end[1] = xr_digits2[d + 1];
+  }
+  if (u >= 10) {
+    end -= 2;
+    end[0] = xr_digits2[u * 2];
+    end[1] = xr_digits2[u * 2 + 1];
+  } else {
+    *--end = (char)('0' + u);
+  }
+  return end;
+}
+
+/* Where n more bytes go, or NULL when the document is full or might
+ * overflow (the caller then takes the checked path). */
+static inline char *xr_room(struct xr_out *o, size_t n)
+{
+  return o->cap - o->len >= n ? o->p + o->len : NULL;
 }
 
 static void xr_put_int(struct xr_out *o, long long v)
 {
-  char buf[24];
-  size_t i = sizeof(buf);
+  char buf[24], *p;
   unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-  do {
-    buf[--i] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
+  size_t n = 1;
+  unsigned long long t;
+
+  if (v >= 0 && (p = xr_room(o, sizeof(buf)))) {
+    /* Formatted in place. */
+    for (t = 10; n < 20 && u >= t; t *= 10)
+      n++;
+    xr_fmt_u64(p + n, u);
+    o->len += n;
+    return;
+  }
+  p = xr_fmt_u64(buf + sizeof(buf), u);
   if (v < 0)
-    buf[--i] = '-';
-  xr_put(o, buf + i, sizeof(buf) - i);
+    *--p = '-';
+  xr_put(o, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 /* Epoch seconds with exactly six decimals. */
-static void xr_put_time(struct xr_out *o, const char *key, int64_t us)
+static void xr_put_time_value(struct xr_out *o, int64_t us)
 {
-  char frac[7];
-  int64_t f = us % 1000000;
-  int i;
-  xr_put_key(o, key);
-  xr_put_int(o, us / 1000000);
-  for (i = 5; i >= 0; i--) {
-    frac[1 + i] = (char)('0' + f % 10);
-    f /= 10;
+  struct xr_sec_cache *c = &xr_sec_cache;
+  char buf[sizeof(c->text) + 7], *p, *dst;
+  unsigned f;
+  int64_t sec;
+
+  if (XR_UNLIKELY(us < 0)) {
+    /* Never produced by the clock; kept as the generic writer printed it. */
+    char frac[7];
+    int64_t g = us % 1000000;
+    int i;
+    xr_put_int(o, us / 1000000);
+    for (i = 5; i >= 0; i--) {
+      frac[1 + i] = (char)('0' + g % 10);
+      g /= 10;
+    }
+    frac[0] = '.';
+    xr_put(o, frac, 7);
+    return;
   }
-  frac[0] = '.';
-  xr_put(o, frac, 7);
+  sec = us / 1000000;
+  f = (unsigned)(us % 1000000);
+  if ((uint64_t)sec + 1 != c->sec_plus1) {
+    char tmp[sizeof(c->text)];
+    p = xr_fmt_u64(tmp + sizeof(tmp), (unsigned long long)sec);
+    c->len = (unsigned char)(tmp + sizeof(tmp) - p);
+    memcpy(c->text, p, c->len);
+    c->sec_plus1 = (uint64_t)sec + 1;
+  }
+  /* In place when there is room for the whole cache (a copy of constant
+   * size), else through buf. */
+  dst = xr_room(o, sizeof(buf));
+  p = dst ? dst : buf;
+  memcpy(p, c->text, sizeof(c->text));
+  p += c->len;
+  *p++ = '.';
+  memcpy(p, xr_digits2 + (f / 10000) * 2, 2);
+  memcpy(p + 2, xr_digits2 + (f / 100 % 100) * 2, 2);
+  memcpy(p + 4, xr_digits2 + (f % 100) * 2, 2);
+  if (dst)
+    o->len += (size_t)c->len + 7;
+  else
+    xr_put(o, buf, (size_t)c->len + 7);
 }
+
+#define xr_put_time(o, k, us)                                                  \
+  do {                                                                         \
+    xr_put_key((o), k);                                                        \
+    xr_put_time_value((o), (us));                                              \
+  } while (0)
 
 /* A cJSON value printed in place. */
 static void xr_put_cjson(struct xr_out *o, const cJSON *item)
@@ -125,12 +289,12 @@ static void xr_put_cjson(struct xr_out *o, const cJSON *item)
   room = o->cap - o->len + XR_WRITE_SLACK;
   if (room > 0x7fffffff ||
       !cJSON_PrintPreallocated((cJSON *)(uintptr_t)item, o->p + o->len, (int)room, 0)) {
-    o->full = true;
+    xr_full(o);
     return;
   }
   n = strnlen(o->p + o->len, room);
   if (n > o->cap - o->len) {
-    o->full = true;
+    xr_full(o);
     return;
   }
   /* cJSON copies string bytes as they are; the document must be UTF-8. */

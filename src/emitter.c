@@ -325,6 +325,17 @@ static bool xr_fd_is_ours(int fd)
  * then sleeps (nanosleep, async-signal-safe); it gives up after ten
  * seconds, which only a sender frozen in its window (a debugger) can
  * cause, and says so in one line after one.
+ * Why a mask (two system calls per send, about 0.3 us) and not a
+ * thread-local "in my window" mark that the drain would skip for its own
+ * thread (issue 7 measured and rejected it): the mark would remove the
+ * deadlock, but (1) a handler that interrupts a send between its cookie
+ * check and its sendto, closes our number and connects a stream socket on
+ * it (what test_close_from_signal_handler does) would have that send's
+ * datagram land in the stream when it returns: the check and the sendto
+ * cannot be made one step without blocking the handler (or restartable
+ * sequences); (2) a handler that leaves by siglongjmp, or a cancellation
+ * acting inside the window, would leave the count raised for good, and
+ * every later close of our number would wait the full ten seconds.
  * A vfork child has its own table and our memory: its closes change
  * nothing here. A fork child starts with no send in flight.
  *

@@ -14,6 +14,9 @@
 
 #include <cjson/cJSON.h>
 
+/* Names up to this many bytes (NUL included) live in the entity. */
+#define XR_NAME_INLINE 96
+
 #define XR_FLAG_ERROR 0x1u
 #define XR_FLAG_THROTTLE 0x2u
 #define XR_FLAG_FAULT 0x4u
@@ -49,7 +52,11 @@ struct xr_entity {
   char id[XR_ID_LEN + 1];
   char trace_id[XR_TRACE_ID_LEN + 1];
   char parent_id[XR_ID_LEN + 1]; /* "" when none */
-  char name[XR_NAME_MAX_BYTES + 1];
+  /* Sanitized (names.h), at most XR_NAME_MAX_BYTES: name_buf, or a heap
+   * copy (owned) when longer, so that the struct stays small enough for
+   * the allocator's per-thread cache (glibc's tcache: requests up to 1032
+   * bytes). Never NULL; "" until set. */
+  char *name;
   const char *ns;                /* static "remote"/"aws" or NULL */
   int64_t start_us;
   int64_t end_us;                /* 0 while in progress */
@@ -66,11 +73,14 @@ struct xr_entity {
   /* Free-form parts; on segments, aws holds members besides aws.xray,
    * which serialization adds. */
   cJSON *aws, *cause, *annotations, *metadata;
+  char name_buf[XR_NAME_INLINE]; /* last: not zeroed past its first byte */
 };
 
 /* A new entity with a fresh id and start time = now; NULL on ENOMEM.
  * Segments get the aws.xray block naming this library. */
 struct xr_entity *xr_entity_new(bool segment, const char *name);
+/* The same with start time = start_us (a clock reading the caller has). */
+struct xr_entity *xr_entity_new_at(bool segment, const char *name, int64_t start_us);
 void xr_entity_free(struct xr_entity *e); /* children too; NULL ok */
 void xr_entity_set_name(struct xr_entity *e, const char *name);
 /* 4xx error, 429 throttle+error, 5xx fault (the SDKs' rule). */

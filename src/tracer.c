@@ -50,6 +50,7 @@ struct xr_identity {
   char parent_id[XR_ID_LEN + 1];
   bool sampled;
   const char *extra;
+  int64_t now_us; /* xr_identity_init's clock reading, 0 when none */
 };
 
 void xr_tracer_init(const struct xr_config *cfg)
@@ -112,9 +113,11 @@ static void xr_identity_init(struct xr_identity *id,
                              const struct xr_trace_header *h,
                              const struct xr_sample_req *req)
 {
-  int64_t now_s = xr_now_us() / 1000000;
+  int64_t now_us = xr_now_us(), now_s = now_us / 1000000;
 
   memset(id, 0, sizeof(*id));
+  /* The segment that follows starts at this reading (one clock read). */
+  id->now_us = now_us;
   if (h && h->root[0]) {
     memcpy(id->trace_id, h->root, sizeof(id->trace_id));
     memcpy(id->parent_id, h->parent, sizeof(id->parent_id));
@@ -141,7 +144,8 @@ static void xr_identity_of(struct xr_identity *id, const struct xr_entity *seg)
 static struct xr_entity *xr_segment_new(const char *name,
                                         const struct xr_identity *id)
 {
-  struct xr_entity *seg = xr_entity_new(true, name);
+  struct xr_entity *seg = id->now_us ? xr_entity_new_at(true, name, id->now_us)
+                                    : xr_entity_new(true, name);
   if (!seg)
     return NULL;
   memcpy(seg->trace_id, id->trace_id, sizeof(seg->trace_id));
@@ -229,18 +233,38 @@ static void xr_copy_extra(char dst[XR_HEADER_EXTRA_MAX], const char *src)
   dst[n] = '\0';
 }
 
+/* The header xr_trace_header_format writes for these parts, written in
+ * place (no struct to clear and fill: this runs for every span).
+ * XR_HEADER_MAX holds the longest (extra cut as xr_copy_extra cuts it). */
 static int xr_format_header(struct xr_span *sp, const char *trace_id,
                             const char *parent, bool sampled, const char *extra)
 {
-  struct xr_trace_header h;
+  size_t rl = strnlen(trace_id, XR_TRACE_ID_LEN), pl = strnlen(parent, XR_ID_LEN);
+  size_t el = extra ? strnlen(extra, XR_HEADER_EXTRA_MAX - 1) : 0;
+  char *p = sp->header;
 
-  memset(&h, 0, sizeof(h));
-  memcpy(h.root, trace_id, sizeof(h.root));
-  memcpy(h.parent, parent, sizeof(h.parent));
-  h.sampled = sampled ? '1' : '0';
-  if (extra)
-    xr_copy_extra(h.extra, extra);
-  return xr_trace_header_format(&h, sp->header, sizeof(sp->header)) < 0 ? -ENOSPC : 0;
+  _Static_assert(sizeof(sp->header) > sizeof("Root=;Parent=;Sampled=1;") +
+                                          XR_TRACE_ID_LEN + XR_ID_LEN +
+                                          XR_HEADER_EXTRA_MAX,
+                 "the longest header fits");
+  memcpy(p, "Root=", 5);
+  memcpy(p + 5, trace_id, rl);
+  p += 5 + rl;
+  if (pl) {
+    memcpy(p, ";Parent=", 8);
+    memcpy(p + 8, parent, pl);
+    p += 8 + pl;
+  }
+  memcpy(p, ";Sampled=", 9);
+  p[9] = sampled ? '1' : '0';
+  p += 10;
+  if (el) {
+    *p++ = ';';
+    memcpy(p, extra, el);
+    p += el;
+  }
+  *p = '\0';
+  return 0;
 }
 
 int xr_span_begin(struct xr_span *sp)

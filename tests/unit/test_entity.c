@@ -3,6 +3,8 @@
 
 #include "../../src/entity.h"
 #include "../../src/ids.h"
+#include "../../src/names.h"
+#include "../../src/utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -616,6 +618,158 @@ static void test_write_cause_utf8(void **state)
   xr_entity_free(e);
 }
 
+/* The escaping writer works 8 bytes at a time (src/docwrite.c): every
+ * byte that needs care, at every offset around the chunk boundaries and
+ * at the end of strings of every length up to 40, is written as the
+ * byte-by-byte reference below writes it. */
+static size_t ref_escape(const char *str, char *out)
+{
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *s = (const unsigned char *)str;
+  size_t o = 0, n;
+  out[o++] = '"';
+  while (*s) {
+    unsigned char c = *s;
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      out[o++] = (char)*s++;
+    } else if (c >= 0x80 && (n = xr_utf8_seq(s)) != 0) {
+      memcpy(out + o, s, n);
+      o += n;
+      s += n;
+    } else {
+      if (c == '"' || c == '\\') {
+        out[o++] = '\\';
+        out[o++] = (char)c;
+      } else if (c < 0x20) {
+        memcpy(out + o, "\\u00", 4);
+        out[o + 4] = hex[c >> 4];
+        out[o + 5] = hex[c & 0xf];
+        o += 6;
+      } else {
+        memcpy(out + o, "\xef\xbf\xbd", 3);
+        o += 3;
+      }
+      s++;
+    }
+  }
+  out[o++] = '"';
+  out[o] = '\0';
+  return o;
+}
+
+static void test_write_escapes_every_offset(void **state)
+{
+  static const char *const odd[] = {"\"", "\\", "\x01", "\x1f", "\n", "\x7f", "\x80",
+                                    "\xff", "\xc3\xa9", "\xe2\x82", "\xf0\x9f\x98\x80",
+                                    "\xed\xa0\x80", " "};
+  struct xr_entity *e = new_entity(false, "x");
+  char url[64], want[512], key[600];
+  static char buf[4096];
+  size_t len, at, k;
+  int n;
+  (void)state;
+  e->end_us = e->start_us + 1;
+  e->http.has_request = true;
+  strcpy(e->http.method, "GET");
+  e->http.url = url;
+  for (len = 0; len <= 40; len++) {
+    for (at = 0; at <= len; at++) {
+      for (k = 0; k < XR_ARRAY_SIZE(odd); k++) {
+        size_t i, ol = strlen(odd[k]);
+        for (i = 0; i < len; i++)
+          url[i] = (char)('a' + i % 26);
+        url[len] = '\0';
+        if (at < len) {
+          memcpy(url + at, odd[k], ol);
+          url[at + ol > len ? at + ol : len] = '\0';
+        }
+        ref_escape(url, want);
+        snprintf(key, sizeof(key), "\"url\":%s", want);
+        n = xr_entity_write(e, true, false, buf, sizeof(buf) - XR_WRITE_SLACK - 1);
+        assert_true(n > 0);
+        buf[n] = '\0';
+        if (!strstr(buf, key))
+          fail_msg("len %zu, %s at %zu: want %s in %s", len, odd[k], at, key, buf);
+      }
+    }
+  }
+  e->http.url = NULL;
+  xr_entity_free(e);
+}
+
+/* Names up to XR_NAME_INLINE - 1 bytes live in the entity, longer ones on
+ * the heap: the same sanitized name either way, renaming in both
+ * directions, and the document carries it. */
+static void test_name_lengths(void **state)
+{
+  static const size_t lens[] = {0, 1, 94, 95, 96, 97, 150, 199, 200, 201, 400};
+  char in[1000], want[XR_NAME_MAX_BYTES + 1];
+  struct xr_entity *e = new_entity(true, "first");
+  size_t i, j;
+  cJSON *w;
+  (void)state;
+  for (i = 0; i < XR_ARRAY_SIZE(lens); i++) {
+    for (j = 0; j < lens[i]; j++)
+      in[j] = (char)('a' + j % 26);
+    in[lens[i]] = '\0';
+    if (xr_sanitize_name(in, want, sizeof(want)) == 0)
+      strcpy(want, "unknown");
+    xr_entity_set_name(e, in);
+    assert_string_equal(e->name, want);
+    w = written(e, false, false, NULL);
+    assert_string_equal(ut_str(w, "name"), want);
+    cJSON_Delete(w);
+  }
+  /* 200 four-byte characters: 800 bytes, the longest name. */
+  for (j = 0; j < 250; j++)
+    memcpy(in + 4 * j, "\xf0\x9f\x98\x80", 4);
+  in[1000 - 1] = '\0';
+  in[4 * 249] = '\0';
+  xr_entity_set_name(e, in);
+  assert_int_equal(strlen(e->name), XR_NAME_MAX_BYTES);
+  /* Its own name again, from the heap and then in place. */
+  xr_entity_set_name(e, e->name);
+  assert_int_equal(strlen(e->name), XR_NAME_MAX_BYTES);
+  assert_memory_equal(e->name, "\xf0\x9f\x98\x80", 4);
+  xr_entity_set_name(e, "own name");
+  xr_entity_set_name(e, e->name);
+  assert_string_equal(e->name, "own name");
+  xr_entity_set_name(e, "short \x01" "again");
+  assert_string_equal(e->name, "short again");
+  xr_entity_set_name(e, "");
+  assert_string_equal(e->name, "unknown");
+  xr_entity_free(e);
+}
+
+/* Times: six decimals, whatever the seconds (formatted once per second per
+ * thread and reused), and across a change of second. */
+static void test_write_times(void **state)
+{
+  static const int64_t us[] = {0, 1, 999999, 1000000, 1000001, 1700000000123456LL,
+                               1700000000999999LL, 1700000001000000LL, 9999999999000001LL,
+                               1700000000000000LL};
+  struct xr_entity *e = new_entity(false, "x");
+  char want[64], *text;
+  size_t i;
+  cJSON *w;
+  (void)state;
+  for (i = 0; i < XR_ARRAY_SIZE(us); i++) {
+    e->start_us = us[i];
+    e->end_us = us[i] + 1;
+    w = written(e, true, false, &text);
+    snprintf(want, sizeof(want), "\"start_time\":%lld.%06lld,", (long long)(us[i] / 1000000),
+             (long long)(us[i] % 1000000));
+    if (!strstr(text, want))
+      fail_msg("want %s in %s", want, text);
+    snprintf(want, sizeof(want), "\"end_time\":%lld.%06lld}", (long long)((us[i] + 1) / 1000000),
+             (long long)((us[i] + 1) % 1000000));
+    if (!strstr(text, want))
+      fail_msg("want %s in %s", want, text);
+    cJSON_Delete(w);
+  }
+  xr_entity_free(e);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -636,6 +790,9 @@ int main(void)
       cmocka_unit_test(test_write_escapes),
       cmocka_unit_test(test_write_strict_utf8),
       cmocka_unit_test(test_write_cause_utf8),
+      cmocka_unit_test(test_write_escapes_every_offset),
+      cmocka_unit_test(test_name_lengths),
+      cmocka_unit_test(test_write_times),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
