@@ -23,12 +23,14 @@ struct xr_db_op {
   bool ready;  /* outermost operation of the thread: depth raised */
   bool traced; /* span open */
   int saved_errno;
+  void *state; /* the handle's entry, when enter looked it up (NULL: not) */
   struct xr_span span;
 };
 
 static inline bool xr_db_enter(struct xr_db_op *op, unsigned family)
 {
   op->traced = false;
+  op->state = NULL;
   op->ready = xr_ready(family) && xr_depth == 0;
   if (!op->ready)
     return false;

@@ -71,6 +71,7 @@ static void xr_driver(void *const *api, struct xr_db_info *db)
     name = lib;
   }
   snprintf(db->driver, sizeof(db->driver), "%s%s%s", name, ver ? " " : "", ver ? ver : "");
+  xr_db_changed(db);
 }
 
 /* Connection facts the library keeps (MariaDB's mariadb_get_infov); the
@@ -85,7 +86,7 @@ static void xr_refresh(void *const *api, MYSQL *m, struct xr_my_conn *st)
   if (!get)
     return;
   if (get(m, MARIADB_CONNECTION_SCHEMA, &s) == 0)
-    xr_db_set(st->db.database, s);
+    xr_db_update(&st->db, st->db.database, s);
   if (get(m, MARIADB_CONNECTION_SERVER_STATUS, &status) == 0)
     st->db.lex.backslash_escapes = !(status & SERVER_STATUS_NO_BACKSLASH_ESCAPES);
 }
@@ -96,6 +97,7 @@ static void xr_fill(void *const *api, MYSQL *m, struct xr_my_conn *st)
   const char *s = NULL, *sock = NULL;
   unsigned int port = 0;
 
+  xr_db_changed(&st->db);
   if (get) {
     if (get(m, MARIADB_CONNECTION_HOST, &s) == 0 && s) {
       (void)get(m, MARIADB_CONNECTION_UNIX_SOCKET, &sock);
@@ -123,6 +125,7 @@ static void xr_target(struct xr_my_conn *st, const struct xr_my_target *t)
   xr_db_set(st->db.database, t->db);
   st->db.server_version[0] = '\0';
   st->known = false;
+  xr_db_changed(&st->db);
 }
 
 static void xr_fail(struct xr_entity *sub, unsigned no, const char *state, const char *msg)
@@ -221,18 +224,25 @@ void xr_my_query_enter(struct xr_db_op *op, void *const *api, MYSQL *m,
 
   if (!xr_db_enter(op, XR_HOOK_MYSQL))
     return;
-  st = m ? xr_conn(m) : NULL;
-  if (!st)
+  if (!m || xr_span_begin(&op->span) < 0)
     goto out;
+  op->traced = true;
+  /* Unsampled: the connection's entry, facts and text are not needed
+   * (xr_my_query_sent looks the entry up itself when it keeps the span
+   * open). */
+  if (!op->span.sub)
+    goto out;
+  st = xr_conn(m);
+  if (!st) {
+    xr_span_discard(&op->span);
+    op->traced = false;
+    goto out;
+  }
   if (!st->known)
     xr_fill(api, m, st);
   else
     xr_refresh(api, m, st);
-  if (xr_span_begin(&op->span) < 0)
-    goto out;
-  op->traced = true;
-  if (op->span.sub &&
-      xr_sql_begin(op->span.sub, &st->db, XR_SQL_OP_QUERY, false, q, len, xr_mode()) < 0)
+  if (xr_sql_begin(op->span.sub, &st->db, XR_SQL_OP_QUERY, false, q, len, xr_mode()) < 0)
     xr_debug("out of memory recording a statement");
 out:
   errno = op->saved_errno;
@@ -316,6 +326,7 @@ void xr_my_stmt_enter(struct xr_db_op *op, void *const *api, MYSQL_STMT *s,
 {
   struct xr_my_stmt *st;
   struct xr_my_conn *conn;
+  struct xr_entity *sub;
   char text[XR_SQL_QUERY_MAX + 1];
 
   if (!xr_db_enter(op, XR_HOOK_MYSQL))
@@ -324,6 +335,12 @@ void xr_my_stmt_enter(struct xr_db_op *op, void *const *api, MYSQL_STMT *s,
   conn = st ? xr_handles_get(&xr_my_conns, st->conn) : NULL;
   if (!conn)
     goto out; /* a statement of a connection we never saw */
+  op->traced = xr_span_begin(&op->span) == 0;
+  sub = op->traced ? op->span.sub : NULL;
+  /* Unsampled: nothing to read or build, except the prepared text that a
+   * sampled execution records later. */
+  if (!sub && kind != XR_SQL_OP_PREPARE)
+    goto out;
   if (!conn->known)
     xr_fill(api, st->conn, conn);
   else
@@ -333,11 +350,7 @@ void xr_my_stmt_enter(struct xr_db_op *op, void *const *api, MYSQL_STMT *s,
     free(st->text);
     st->text = strdup(text);
   }
-  if (xr_span_begin(&op->span) < 0)
-    goto out;
-  op->traced = true;
-  if (op->span.sub && xr_sql_begin_processed(op->span.sub, &conn->db, kind, true,
-                                             st->text) < 0)
+  if (sub && xr_sql_begin_processed(sub, &conn->db, kind, true, st->text) < 0)
     xr_debug("out of memory recording a statement");
 out:
   errno = op->saved_errno;

@@ -7,6 +7,7 @@
 #include "../src/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,15 +38,95 @@ struct xr_pq_conn {
 
 static struct xr_handles xr_pq_conns = XR_HANDLES_INIT("PGconn connections", XR_PQ_CONNS);
 
+/* Spans queued on all connections, and connections marked lost. While
+ * both are 0 and a connection is not in pipeline mode, an unsampled
+ * statement changes nothing of its state, and a result ends no span: the
+ * hooks then skip the table. Relaxed is enough: a connection is used by
+ * one thread at a time, so whatever was queued on it happened before the
+ * next use, and counts of other connections never make its own non-zero
+ * count read as 0. */
+static atomic_uint xr_pq_queued;
+static atomic_uint xr_pq_lost;
+
+static bool xr_pq_quiet(void)
+{
+  return atomic_load_explicit(&xr_pq_queued, memory_order_relaxed) == 0 &&
+         atomic_load_explicit(&xr_pq_lost, memory_order_relaxed) == 0;
+}
+
+static void xr_set_lost(struct xr_pq_conn *st, bool lost)
+{
+  if (st->lost == lost)
+    return;
+  st->lost = lost;
+  if (lost)
+    atomic_fetch_add_explicit(&xr_pq_lost, 1, memory_order_relaxed);
+  else
+    atomic_fetch_sub_explicit(&xr_pq_lost, 1, memory_order_relaxed);
+}
+
+/*
+ * The entry this thread looked up last, in front of the table (whose
+ * lookups take its lock, which the threads of a program that runs a
+ * connection each would contend for at every statement and result).
+ * Valid while no entry has left the table since (xr_pq_gone unchanged):
+ * an entry leaves only at PQfinish, the connection's last use, so a thread
+ * that holds a stale pointer to a freed entry also holds a stale
+ * generation; whoever uses a connection after another thread finished
+ * one (even at the same address) does so after that thread's increment.
+ */
+struct xr_pq_last {
+  const PGconn *conn;
+  struct xr_pq_conn *st;
+  unsigned gone;
+};
+static XR_TLS struct xr_pq_last xr_pq_last;
+static atomic_uint xr_pq_gone;
+
+static struct xr_pq_conn *xr_cached(const PGconn *conn, unsigned *gone)
+{
+  *gone = atomic_load_explicit(&xr_pq_gone, memory_order_acquire);
+  if (conn && xr_pq_last.conn == conn && xr_pq_last.gone == *gone)
+    return xr_pq_last.st;
+  return NULL;
+}
+
+static void xr_remember_entry(const PGconn *conn, struct xr_pq_conn *st, unsigned gone)
+{
+  if (!st)
+    return;
+  xr_pq_last.conn = conn;
+  xr_pq_last.st = st;
+  xr_pq_last.gone = gone;
+}
+
+/* The entry of conn, or NULL. */
+static struct xr_pq_conn *xr_find(PGconn *conn)
+{
+  unsigned gone;
+  struct xr_pq_conn *st = xr_cached(conn, &gone);
+  if (!st) {
+    st = xr_handles_get(&xr_pq_conns, conn);
+    xr_remember_entry(conn, st, gone);
+  }
+  return st;
+}
+
+/* The entry of conn, created when absent; NULL when the table is full. */
 static struct xr_pq_conn *xr_conn(PGconn *conn)
 {
   bool created;
-  struct xr_pq_conn *st =
-      xr_handles_get_or_add(&xr_pq_conns, conn, sizeof(*st), &created);
+  unsigned gone;
+  struct xr_pq_conn *st = xr_cached(conn, &gone);
+
+  if (st)
+    return st;
+  st = xr_handles_get_or_add(&xr_pq_conns, conn, sizeof(*st), &created);
   if (st && created) {
     st->tail = &st->head;
     st->db.engine = XR_DB_POSTGRES;
   }
+  xr_remember_entry(conn, st, gone);
   return st;
 }
 
@@ -67,6 +148,7 @@ static void xr_fill(void *const *api, PGconn *conn, struct xr_pq_conn *st)
   const char *v;
   int lib;
 
+  xr_db_changed(&st->db);
   xr_db_set_host(&st->db, XR_PQ(api, XR_PQ_HOST, xr_pq_conn_str_fn)(conn));
   v = XR_PQ(api, XR_PQ_PORT, xr_pq_conn_str_fn)(conn);
   st->db.port = v && *v ? (unsigned)strtoul(v, NULL, 10) : 5432;
@@ -142,6 +224,7 @@ static void xr_flush(struct xr_pq_conn *st)
   while (st->head) {
     struct xr_pq_pending *p = st->head;
     st->head = p->next;
+    atomic_fetch_sub_explicit(&xr_pq_queued, 1, memory_order_relaxed);
     xr_span_end(&p->span);
     free(p);
   }
@@ -269,7 +352,7 @@ void xr_pq_connect_polled(void *const *api, PGconn *conn, PostgresPollingStatusT
     return;
   if (!xr_db_enter(&op, XR_HOOK_PQ))
     return;
-  st = xr_handles_get(&xr_pq_conns, conn);
+  st = xr_find(conn);
   if (st && st->connecting) {
     st->connecting = false;
     xr_connect_done(api, conn, st, &st->connect);
@@ -283,18 +366,42 @@ void xr_pq_stmt_enter(struct xr_db_op *op, void *const *api, PGconn *conn,
 {
   char processed[XR_SQL_QUERY_MAX + 1];
   const char *recorded = NULL;
-  struct xr_pq_conn *st;
+  struct xr_pq_conn *st = NULL;
+  struct xr_entity *sub;
+  bool pipeline;
 
   if (!xr_db_enter(op, XR_HOOK_PQ))
     return;
-  st = conn ? xr_conn(conn) : NULL;
-  if (!st)
+  if (!conn)
     goto out;
+  pipeline = xr_pipeline_on(api, conn);
+  if (pipeline || !xr_pq_quiet()) {
+    st = xr_conn(conn);
+    if (!st)
+      goto out;
+    /* A synchronous call first drains whatever the program left unread. */
+    if (sync && !pipeline)
+      xr_flush(st);
+  }
+  op->state = st;
+  op->traced = xr_span_begin(&op->span) == 0;
+  sub = op->traced ? op->span.sub : NULL;
+  /* Unsampled (the default rule's common case): nothing is recorded, so
+   * nothing is looked up, read or built, except a prepared statement's
+   * text, which a sampled execution may name later. */
+  if (!sub && kind != XR_SQL_OP_PREPARE)
+    goto out;
+  if (!st) {
+    op->state = st = xr_conn(conn);
+    if (!st) {
+      if (op->traced)
+        xr_span_discard(&op->span);
+      op->traced = false;
+      goto out;
+    }
+  }
   if (!st->known)
     xr_fill(api, conn, st);
-  /* A synchronous call first drains whatever the program left unread. */
-  if (sync && !xr_pipeline_on(api, conn))
-    xr_flush(st);
   if (kind == XR_SQL_OP_EXECUTE) {
     recorded = xr_recall(st, name);
   } else {
@@ -304,11 +411,7 @@ void xr_pq_stmt_enter(struct xr_db_op *op, void *const *api, PGconn *conn,
     if (kind == XR_SQL_OP_PREPARE)
       xr_remember(st, name, processed);
   }
-  if (xr_span_begin(&op->span) < 0)
-    goto out;
-  op->traced = true;
-  if (op->span.sub &&
-      xr_sql_begin_processed(op->span.sub, &st->db, kind, prepared, recorded) < 0)
+  if (sub && xr_sql_begin_processed(sub, &st->db, kind, prepared, recorded) < 0)
     xr_debug("out of memory recording a statement");
 out:
   errno = op->saved_errno;
@@ -343,19 +446,31 @@ void xr_pq_stmt_leave_sent(struct xr_db_op *op, void *const *api, PGconn *conn,
     xr_span_end(&op->span);
     goto out;
   }
-  st = xr_handles_get(&xr_pq_conns, conn);
   pipeline = xr_pipeline_on(api, conn);
+  /* The entry enter looked up (the call in between cannot free it);
+   * none: enter found nothing queued and no pipeline, and the span is
+   * unsampled, so there is nothing to end, reset or queue. */
+  st = op->state;
+  if (!st && pipeline)
+    st = xr_find(conn);
   if (st && !pipeline) {
     /* libpq accepted a new statement, so it was idle: anything queued
      * has ended unseen. */
     xr_flush(st);
-    st->lost = false;
+    xr_set_lost(st, false);
+  }
+  /* Out of pipeline mode the queue holds this statement alone: an
+   * unsampled one has nothing to wait for. In pipeline mode it keeps its
+   * place, so that each NULL result ends the right statement. */
+  if (!op->span.sub && !pipeline) {
+    xr_span_discard(&op->span);
+    goto out;
   }
   p = st && !st->lost ? malloc(sizeof(*p)) : NULL;
   if (!p) {
     if (st && !st->lost) {
       xr_flush(st);
-      st->lost = pipeline;
+      xr_set_lost(st, pipeline);
     }
     xr_span_discard(&op->span);
     goto out;
@@ -364,6 +479,7 @@ void xr_pq_stmt_leave_sent(struct xr_db_op *op, void *const *api, PGconn *conn,
   p->span = op->span;
   *st->tail = p;
   st->tail = &p->next;
+  atomic_fetch_add_explicit(&xr_pq_queued, 1, memory_order_relaxed);
 out:
   xr_db_leave(op);
 }
@@ -376,7 +492,9 @@ void xr_pq_result(void *const *api, PGconn *conn, const PGresult *res)
 
   if (!xr_db_enter(&op, XR_HOOK_PQ))
     return;
-  st = xr_handles_get(&xr_pq_conns, conn);
+  if (atomic_load_explicit(&xr_pq_queued, memory_order_relaxed) == 0)
+    goto out; /* no span waits for a result on any connection */
+  st = xr_find(conn);
   if (!st || !st->head)
     goto out;
   p = st->head;
@@ -387,6 +505,7 @@ void xr_pq_result(void *const *api, PGconn *conn, const PGresult *res)
   st->head = p->next;
   if (!st->head)
     st->tail = &st->head;
+  atomic_fetch_sub_explicit(&xr_pq_queued, 1, memory_order_relaxed);
   xr_span_end(&p->span);
   free(p);
 out:
@@ -402,6 +521,10 @@ void xr_pq_forget(void *const *api, PGconn *conn)
     return;
   st = xr_handles_remove(&xr_pq_conns, conn);
   if (st) {
+    /* Before the entry is freed: every thread's cached pointer to an
+     * entry goes stale. */
+    atomic_fetch_add_explicit(&xr_pq_gone, 1, memory_order_release);
+    xr_pq_last.conn = NULL;
     if (st->connecting && st->connect.sub) {
       xr_fill(api, conn, st);
       if (xr_sql_begin(st->connect.sub, &st->db, XR_SQL_OP_CONNECT, false, NULL, 0,
@@ -413,6 +536,7 @@ void xr_pq_forget(void *const *api, PGconn *conn)
     if (st->connecting)
       xr_span_end(&st->connect);
     xr_flush(st);
+    xr_set_lost(st, false);
     xr_forget_prepared(st);
     free(st);
   }

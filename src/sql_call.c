@@ -6,9 +6,8 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#define XR_SQL_URL_MAX 512
 
 void xr_db_set(char *field, const char *value)
 {
@@ -20,6 +19,17 @@ void xr_db_set_host(struct xr_db_info *db, const char *host)
   if (!host || !*host || host[0] == '/' || host[0] == '@')
     host = "localhost";
   xr_db_set(db->host, host);
+  xr_db_changed(db);
+}
+
+void xr_db_update(struct xr_db_info *db, char *field, const char *value)
+{
+  /* A value longer than the field never compares equal to its cut copy:
+   * it is copied again each time, which is only slower. */
+  if (strcmp(field, value ? value : "") == 0)
+    return;
+  xr_db_set(field, value);
+  xr_db_changed(db);
 }
 
 const char *xr_db_type(const struct xr_db_info *db)
@@ -94,33 +104,103 @@ size_t xr_sql_process(const struct xr_db_info *db, const char *q, size_t len,
   return xr_sql_sanitize(q, len, &db->lex, out, cap);
 }
 
-int xr_sql_begin_processed(struct xr_entity *sub, const struct xr_db_info *db,
-                           enum xr_sql_op op, bool prepared, const char *processed)
+/* Fills db's cache: what every statement of the connection records the
+ * same way until a field changes. The name goes through
+ * xr_entity_set_name on sub, the entity's own rule, and is kept as it
+ * came out. */
+static void xr_db_cache_build(struct xr_db_info *db, struct xr_entity *sub)
 {
+  struct xr_db_cache *c = &db->cache;
   char name[2 * XR_DB_FIELD_MAX + 2];
   char url[XR_SQL_URL_MAX];
-  struct xr_sql q;
+  const char *in[XR_DB_NSTR];
+  size_t at = 0, i;
 
   if (db->database[0])
     snprintf(name, sizeof(name), "%s@%s", db->database, db->host);
   else
     snprintf(name, sizeof(name), "%s", db->host);
   xr_entity_set_name(sub, name);
-  sub->ns = "remote";
+  c->name_len = strlen(sub->name);
+  memcpy(c->name, sub->name, c->name_len + 1);
+
   xr_db_url(db, url, sizeof(url));
-  memset(&q, 0, sizeof(q));
-  q.url = url;
-  q.database_type = xr_db_type(db);
-  q.database_version = db->server_version;
-  q.driver_version = db->driver;
-  q.user = db->user;
-  q.prepared = prepared;
-  q.sanitized_query = processed;
-  q.operation = xr_op_names[op];
-  return xr_entity_set_sql(sub, &q);
+  in[0] = url;
+  in[1] = xr_db_type(db);
+  in[2] = db->server_version;
+  in[3] = db->driver;
+  in[4] = db->user;
+  /* Fits: url < XR_SQL_URL_MAX, the type is a short constant, the other
+   * three are fields < XR_DB_FIELD_MAX. */
+  for (i = 0; i < XR_DB_NSTR; i++) {
+    size_t len = in[i] ? strlen(in[i]) : 0;
+    if (!len || at + len + 1 > sizeof(c->tmpl)) {
+      c->off[i] = XR_DB_ABSENT;
+      continue;
+    }
+    memcpy(c->tmpl + at, in[i], len + 1);
+    c->off[i] = (unsigned short)at;
+    at += len + 1;
+  }
+  c->len = at;
+  c->valid = true;
 }
 
-int xr_sql_begin(struct xr_entity *sub, const struct xr_db_info *db,
+static const char *xr_cached(const char *base, unsigned short off)
+{
+  return off == XR_DB_ABSENT ? NULL : base + off;
+}
+
+int xr_sql_begin_processed(struct xr_entity *sub, struct xr_db_info *db,
+                           enum xr_sql_op op, bool prepared, const char *processed)
+{
+  const struct xr_db_cache *c = &db->cache;
+  size_t qlen = processed ? strlen(processed) : 0;
+  struct xr_sql q;
+  char *p;
+
+  if (!c->valid)
+    xr_db_cache_build(db, sub);
+  else
+    memcpy(sub->name, c->name, c->name_len + 1);
+  sub->ns = "remote";
+  if (sub->sql.block || sub->metadata) {
+    /* Not a fresh subsegment: xr_entity_set_sql knows how to replace a
+     * block and merge the operation into a metadata tree. */
+    memset(&q, 0, sizeof(q));
+    q.url = xr_cached(c->tmpl, c->off[0]);
+    q.database_type = xr_cached(c->tmpl, c->off[1]);
+    q.database_version = xr_cached(c->tmpl, c->off[2]);
+    q.driver_version = xr_cached(c->tmpl, c->off[3]);
+    q.user = xr_cached(c->tmpl, c->off[4]);
+    q.prepared = prepared;
+    q.sanitized_query = processed;
+    q.operation = xr_op_names[op];
+    return xr_entity_set_sql(sub, &q);
+  }
+  /* The block xr_entity_set_sql would build (every present string once,
+   * NUL-terminated, the strings pointing into it), from the template. */
+  p = malloc(c->len + qlen + 1);
+  if (!p)
+    return -ENOMEM;
+  memcpy(p, c->tmpl, c->len);
+  sub->sql.block = p;
+  sub->sql.url = xr_cached(p, c->off[0]);
+  sub->sql.database_type = xr_cached(p, c->off[1]);
+  sub->sql.database_version = xr_cached(p, c->off[2]);
+  sub->sql.driver_version = xr_cached(p, c->off[3]);
+  sub->sql.user = xr_cached(p, c->off[4]);
+  sub->sql.sanitized_query = NULL;
+  if (qlen) {
+    memcpy(p + c->len, processed, qlen + 1);
+    sub->sql.sanitized_query = p + c->len;
+  }
+  sub->sql.prepared = prepared;
+  sub->sql.operation = xr_op_names[op];
+  return 0;
+}
+
+int xr_sql_begin(struct xr_entity *sub, struct xr_db_info *db,
                  enum xr_sql_op op, bool prepared, const char *q, size_t len,
                  enum xr_sql_mode mode)
 {

@@ -48,9 +48,21 @@ static void xr_out_byte(struct xr_sql_out *o, char c)
   o->buf[o->len++] = c;
 }
 
+/* The same as n calls of xr_out_byte; one copy when everything fits. */
 static void xr_out_bytes(struct xr_sql_out *o, const char *s, size_t n)
 {
   size_t i;
+  if (n == 0)
+    return;
+  if (o->space) {
+    o->space = false;
+    xr_out_byte(o, ' ');
+  }
+  if (!o->full && o->len + n < o->cap) {
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    return;
+  }
   for (i = 0; i < n && !o->full; i++)
     xr_out_byte(o, s[i]);
 }
@@ -130,6 +142,35 @@ static bool xr_is_alpha(unsigned char c)
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* Letters, digits, '_' and '$': the ASCII bytes of an identifier. */
+static const unsigned char xr_ident_ascii[256] = {
+    ['$'] = 1, ['_'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+static bool xr_is_ident_ascii(unsigned char c)
+{
+  return xr_ident_ascii[c] != 0;
+}
+
+/* ASCII punctuation that starts nothing in either dialect (no comment,
+ * string, identifier, number, parameter): always copied as it is. */
+static const unsigned char xr_plain_punct[256] = {
+    ['!'] = 1, ['%'] = 1, ['&'] = 1, ['('] = 1, [')'] = 1, ['*'] = 1, ['+'] = 1,
+    [','] = 1, [':'] = 1, [';'] = 1, ['<'] = 1, ['='] = 1, ['>'] = 1, ['?'] = 1,
+    ['@'] = 1, ['['] = 1, ['\\'] = 1, [']'] = 1, ['^'] = 1, ['{'] = 1, ['|'] = 1,
+    ['}'] = 1, ['~'] = 1,
+};
+
 /* SQL whitespace plus every other control character: outside literals
  * they can only separate tokens (or be a syntax error), and NUL must not
  * reach the output. */
@@ -146,7 +187,7 @@ static size_t xr_ident_end(const char *q, size_t i, size_t len)
   const unsigned char *u = (const unsigned char *)q;
   while (i < len) {
     size_t k;
-    if (xr_is_alpha(u[i]) || xr_is_digit(u[i]) || u[i] == '_' || u[i] == '$')
+    if (xr_is_ident_ascii(u[i]))
       i++;
     else if (u[i] >= 0x80 && (k = xr_seq_at(u, i, len)) > 0)
       i += k;
@@ -312,6 +353,34 @@ static size_t xr_string_prefix(const char *q, size_t i, size_t end, size_t len,
   return 0;
 }
 
+/* The byte after u[i], 0 at the end. */
+static unsigned char xr_byte_after(const unsigned char *u, size_t i, size_t len)
+{
+  return i + 1 < len ? u[i + 1] : 0;
+}
+
+/* q[i] starts an identifier (a letter, '_', MySQL's '$', a well-formed
+ * non-ASCII character): a keyword or identifier is kept, a string prefix
+ * and its string become '?'. Returns the index after the token. */
+static size_t xr_sql_word(const char *q, size_t i, size_t len,
+                          const struct xr_sql_lex *lex, struct xr_sql_out *o)
+{
+  size_t end = xr_ident_end(q, i, len);
+  bool bs, closed;
+  size_t quote = xr_string_prefix(q, i, end, len, lex, &bs);
+
+  if (quote) {
+    xr_out_byte(o, '?');
+    return xr_skip_quoted(q, quote, len, bs, &closed);
+  }
+  /* MySQL's _charset'..' introducer stays: the string after it is the
+   * next token. The identifier is ASCII identifier bytes and well-formed
+   * UTF-8 sequences only (xr_ident_end), all of which xr_out_text would
+   * copy unchanged. */
+  xr_out_bytes(o, q + i, end - i);
+  return end;
+}
+
 size_t xr_sql_sanitize(const char *q, size_t len, const struct xr_sql_lex *lex,
                        char *out, size_t cap)
 {
@@ -325,14 +394,24 @@ size_t xr_sql_sanitize(const char *q, size_t len, const struct xr_sql_lex *lex,
   xr_out_init(&o, out, cap);
   while (i < len && !o.full) {
     unsigned char c = u[i];
-    unsigned char n = i + 1 < len ? u[i + 1] : 0;
     size_t k;
-    bool bs, closed;
+    bool closed;
 
-    if (xr_is_space(c)) {
+    if (xr_is_alpha(c) || c == '_') {
+      /* The common token first: a keyword or an identifier, or a string
+       * prefix (none of the tests below takes a letter or '_'). */
+      i = xr_sql_word(q, i, len, lex, &o);
+    } else if (xr_is_space(c)) {
       xr_out_sep(&o);
+      for (i++; i < len && xr_is_space(u[i]); i++)
+        ;
+    } else if (xr_plain_punct[c]) {
+      xr_out_byte(&o, (char)c);
       i++;
-    } else if (c == '-' && n == '-' &&
+    } else if (xr_is_digit(c)) {
+      i = xr_skip_number(q, i, len);
+      xr_out_byte(&o, '?');
+    } else if (c == '-' && xr_byte_after(u, i, len) == '-' &&
                (pg || i + 2 >= len || xr_is_space(u[i + 2]))) {
       /* MySQL: "--" needs whitespace or a control character after it,
        * else 1--1 is arithmetic. */
@@ -341,7 +420,7 @@ size_t xr_sql_sanitize(const char *q, size_t len, const struct xr_sql_lex *lex,
     } else if (c == '#' && !pg) {
       i = xr_skip_line_comment(q, i, len, false);
       xr_out_sep(&o);
-    } else if (c == '/' && n == '*') {
+    } else if (c == '/' && xr_byte_after(u, i, len) == '*') {
       /* MySQL's executable comments (slash-star-bang) and optimizer hints
        * go too: they may hold literals like any other SQL. */
       i = xr_skip_block_comment(q, i, len, pg);
@@ -360,22 +439,11 @@ size_t xr_sql_sanitize(const char *q, size_t len, const struct xr_sql_lex *lex,
       i = k;
     } else if (c == '$' && pg) {
       i = xr_pg_dollar(q, i, len, &o);
-    } else if (xr_is_digit(c) || (c == '.' && xr_is_digit(n))) {
+    } else if (c == '.' && xr_is_digit(xr_byte_after(u, i, len))) {
       i = xr_skip_number(q, i, len);
       xr_out_byte(&o, '?');
-    } else if (xr_is_alpha(c) || c == '_' || (c == '$' && !pg) ||
-               (c >= 0x80 && xr_seq_at(u, i, len) > 0)) {
-      size_t end = xr_ident_end(q, i, len);
-      size_t quote = xr_string_prefix(q, i, end, len, lex, &bs);
-      if (quote) {
-        i = xr_skip_quoted(q, quote, len, bs, &closed);
-        xr_out_byte(&o, '?');
-      } else {
-        /* MySQL's _charset'..' introducer stays: the string after it is
-         * the next token. */
-        xr_out_text(&o, q + i, end - i);
-        i = end;
-      }
+    } else if ((c == '$' && !pg) || (c >= 0x80 && xr_seq_at(u, i, len) > 0)) {
+      i = xr_sql_word(q, i, len, lex, &o);
     } else if (c >= 0x80) {
       xr_out_byte(&o, '?'); /* not UTF-8 */
       i++;

@@ -3,12 +3,17 @@
  * client library (an ordinary libpq / libmariadb program that knows
  * nothing about the preload).
  *
- *   bench_sql pg    HOST PORT USER DATABASE N [WARMUP]
- *   bench_sql mysql HOST PORT USER DATABASE N [WARMUP]
+ *   bench_sql pg      HOST PORT USER DATABASE N [WARMUP]
+ *   bench_sql pgasync HOST PORT USER DATABASE N [WARMUP]
+ *   bench_sql mysql   HOST PORT USER DATABASE N [WARMUP]
  *
  * Connects once over TCP (give 127.0.0.1 as HOST), runs WARMUP (default
  * 200) untimed statements, then N timed `SELECT 1`:
- *   pg:    PQexec + PQclear
+ *   pg:      PQexec + PQclear
+ *   pgasync: pgbench's way: PQsendQuery of "SELECT abalance FROM
+ *            pgbench_accounts WHERE aid = <i>;"-like text (a literal that
+ *            changes, here against a VALUES list), then PQgetResult until
+ *            NULL (the path of pgbench -S; no pgbench tables needed)
  *   mysql: mysql_query + mysql_store_result + mysql_free_result
  * and checks every result (one row whose value is "1").  The password
  * comes from the environment: PGPASSWORD (libpq reads it itself) or
@@ -77,8 +82,35 @@ static int pg_one(PGconn *c, long i)
     return ok ? 0 : -1;
 }
 
+/* pgbench -S's statement shape (a literal that differs every time) without
+ * its tables: one row whose value is "1". */
+static int pg_async_one(PGconn *c, long i)
+{
+    char q[128];
+    PGresult *r;
+    int ok = 0, results = 0;
+
+    snprintf(q, sizeof(q),
+             "SELECT abalance FROM (VALUES (1, %ld)) AS pgbench_accounts (abalance, aid) "
+             "WHERE aid = %ld;", i, i);
+    if (!PQsendQuery(c, q)) {
+        fprintf(stderr, "bench_sql: pg statement %ld not sent: %s\n", i, PQerrorMessage(c));
+        return -1;
+    }
+    while ((r = PQgetResult(c)) != NULL) {
+        results++;
+        ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+             strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+        if (!ok)
+            fprintf(stderr, "bench_sql: pg statement %ld failed: %s\n", i,
+                    PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    return ok && results == 1 ? 0 : -1;
+}
+
 static int bench_pg(const char *host, const char *port, const char *user, const char *db,
-                    long n, long warmup, int64_t *elapsed)
+                    long n, long warmup, int64_t *elapsed, int (*one)(PGconn *, long))
 {
     const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", NULL};
     const char *vals[] = {host, port, user, db, "30", NULL};
@@ -93,14 +125,14 @@ static int bench_pg(const char *host, const char *port, const char *user, const 
         return 1;
     }
     for (i = 0; i < warmup; i++) {
-        if (pg_one(c, -1 - i) != 0) {
+        if (one(c, -1 - i) != 0) {
             PQfinish(c);
             return 1;
         }
     }
     t0 = now_ns();
     for (i = 0; i < n; i++) {
-        if (pg_one(c, i) != 0) {
+        if (one(c, i) != 0) {
             PQfinish(c);
             return 1;
         }
@@ -196,13 +228,16 @@ int main(int argc, char **argv)
 
     if ((argc != 7 && argc != 8) || parse_count(argv[6], 1, &n) != 0 ||
         (argc == 8 && parse_count(argv[7], 0, &warmup) != 0) ||
-        (strcmp(argv[1], "pg") != 0 && strcmp(argv[1], "mysql") != 0)) {
-        fprintf(stderr, "usage: bench_sql pg|mysql HOST PORT USER DATABASE N [WARMUP]\n"
+        (strcmp(argv[1], "pg") != 0 && strcmp(argv[1], "pgasync") != 0 &&
+         strcmp(argv[1], "mysql") != 0)) {
+        fprintf(stderr, "usage: bench_sql pg|pgasync|mysql HOST PORT USER DATABASE N [WARMUP]\n"
                         "       (password from PGPASSWORD / MYSQL_PWD)\n");
         return 2;
     }
     if (strcmp(argv[1], "pg") == 0)
-        ret = bench_pg(argv[2], argv[3], argv[4], argv[5], n, warmup, &elapsed);
+        ret = bench_pg(argv[2], argv[3], argv[4], argv[5], n, warmup, &elapsed, pg_one);
+    else if (strcmp(argv[1], "pgasync") == 0)
+        ret = bench_pg(argv[2], argv[3], argv[4], argv[5], n, warmup, &elapsed, pg_async_one);
     else
         ret = bench_mysql(argv[2], argv[3], argv[4], argv[5], n, warmup, &elapsed);
     if (ret != 0)

@@ -35,8 +35,17 @@
 #   bench_sql                   LD_PRELOAD, AWS_XRAY_SDK_ENABLED=false (disabled)
 #                               (daemon = another sink, expects none)
 # (odd rounds in that order, even rounds reversed), then PGBENCH_ROUNDS rounds of
-#   pgbench -S -c 2 -j 2 -T PGBENCH_TIME -n   without / with the preload (traced)
-# after one `pgbench -i -s 1` (its tables are dropped again at exit).
+#   pgbench -S -c 2 -j 2 -T PGBENCH_TIME -n   without the preload          (off)
+#                                             LD_PRELOAD, SAMPLING=all     (traced)
+#                                             LD_PRELOAD, the default rule (default:
+#                                             the first trace each second, 5 % of the rest)
+# in an order that rotates from round to round (each variant first, second and
+# third as often as the rounds allow), after one `pgbench -i -s 1` (its tables are
+# dropped again at exit).  Their daemons are C sinks (bench_pingpong sink: recvmmsg,
+# a few us of CPU per 64 datagrams) so that receiving the documents costs the
+# traced runs as little as the machine allows: pgbench, its two backends and the
+# sink share the CPUs.  The TPS ratios are medians of the per-round ratios
+# (each variant against the off run of the same round).
 # Prints the medians; never fails on a timing, only when a run fails.
 set -euo pipefail
 
@@ -78,6 +87,7 @@ PIDS=()
 HOLDER_PID=
 RESTORE_AFFINITY=()   # "pid mask" pairs
 PGBENCH_INITED=0
+PP=$BUILD_DIR/bench_pingpong   # its "sink" command: the pgbench runs' daemons
 
 cleanup() {
     local pid item
@@ -244,7 +254,7 @@ if [[ ${BENCH_PIN:-1} != 0 ]] && command -v taskset >/dev/null 2>&1; then
     fi
 fi
 
-env -u LD_PRELOAD "$PY" -c "$SINK_PY" "$TMP/sink.count" "$$" pg mysql pgbench other \
+env -u LD_PRELOAD "$PY" -c "$SINK_PY" "$TMP/sink.count" "$$" pg mysql pgbench pgbdefault other \
     >"$TMP/sink.out" 2>"$TMP/sink.err" &
 SINK_PID=$!
 PIDS+=("$SINK_PID")
@@ -257,6 +267,24 @@ grep -q '^READY$' "$TMP/sink.out" || { cat "$TMP/sink.err" >&2; die "UDP sink di
 sink_port() { sed -n "s/^PORT $1 \([0-9]*\)$/\1/p" "$TMP/sink.out"; }
 PORT_PG=$(sink_port pg) PORT_MY=$(sink_port mysql)
 PORT_PGBENCH=$(sink_port pgbench) PORT_OTHER=$(sink_port other)
+PORT_PGBDEF=$(sink_port pgbdefault)
+# The pgbench runs send thousands of documents per second: a C sink each when
+# bench_pingpong is built (the Python sink's sockets otherwise).
+PGB_SINK=python
+if [[ $PGBENCH_ROUNDS -gt 0 && -x $PP ]]; then
+    for s in traced default; do
+        env -u LD_PRELOAD "$PP" sink "$TMP/pgb_$s.count" >"$TMP/pgb_$s.out" 2>&1 &
+        PIDS+=("$!")
+    done
+    for ((i = 0; i < 100; i++)); do
+        grep -q '^PORT ' "$TMP/pgb_traced.out" 2>/dev/null && grep -q '^PORT ' "$TMP/pgb_default.out" 2>/dev/null && break
+        sleep 0.1
+    done
+    p1=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$TMP/pgb_traced.out")
+    p2=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$TMP/pgb_default.out")
+    [[ -n $p1 && -n $p2 ]] || die "the C UDP sinks did not start"
+    PORT_PGBENCH=$p1 PORT_PGBDEF=$p2 PGB_SINK=C
+fi
 
 # pin PID MASK-OR-CPULIST: sets the affinity of every thread of PID, keeping
 # the old mask to restore at exit.  Fails quietly (returns 1).
@@ -314,7 +342,9 @@ run_sql() {
 run_pgbench() {
     local label=$1 out rc=0 tps tx
     shift 2
-    out=$(env -u LD_PRELOAD -u PGPASSWORD env PGPASSWORD="$PG_PASSWORD" "$@" \
+    # The sampling variables come from the variant alone (default: none).
+    out=$(env -u LD_PRELOAD -u PGPASSWORD -u XRAY_AUTO_SAMPLING -u XRAY_AUTO_SAMPLING_RULES \
+        env PGPASSWORD="$PG_PASSWORD" "$@" \
         "$PGBENCH" -S -c 2 -j 2 -T "$PGBENCH_TIME" -n -h "$PG_HOST" -p "$PG_PORT" \
         -U "$PG_USER" "$PG_DB" 2>&1) || rc=$?
     if [[ $rc -ne 0 ]]; then
@@ -338,6 +368,7 @@ WITH_DISABLED=(LD_PRELOAD="$LIB" AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$PORT_OTHER"
                XRAY_AUTO_SAMPLING=all AWS_XRAY_SDK_ENABLED=false)
 WITH_PGBENCH=(LD_PRELOAD="$LIB" AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$PORT_PGBENCH"
               XRAY_AUTO_SAMPLING=all)
+WITH_PGBENCH_DEFAULT=(LD_PRELOAD="$LIB" AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$PORT_PGBDEF")
 
 echo "sqlbench: $ROUNDS rounds, $N x SELECT 1 per run (+$WARMUP warm-up), TCP 127.0.0.1"
 echo "sqlbench: PostgreSQL $(dbval pg server_version) on port $PG_PORT ($(dbval pg owner)'s)," \
@@ -369,32 +400,48 @@ for ((r = 1; r <= ROUNDS; r++)); do
     echo "$line (off / traced / disabled)"
 done
 
-TPS_OFF=() TPS_TRACED=() PGB_TX=0
+TPS_OFF=() TPS_TRACED=() TPS_DEFAULT=() R_TRACED=() R_DEFAULT=() PGB_TX=0 PGB_DEF_TX=0
+# Rotating orders: over 6 rounds each variant runs first, second and third twice.
+PGB_ORDERS=("off traced default" "default off traced" "traced default off"
+            "off default traced" "traced off default" "default traced off")
 if [[ $PGBENCH_ROUNDS -gt 0 ]]; then
     unpin_all   # pgbench -c 2 -j 2 needs both CPUs (and so do the two backends)
     out=$(env -u LD_PRELOAD -u PGPASSWORD env PGPASSWORD="$PG_PASSWORD" "$PGBENCH" -i -s 1 -q \
         -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$PG_DB" 2>&1) || { echo "$out" >&2; die "pgbench -i failed"; }
     PGBENCH_INITED=1
+    echo "pgbench: segment mode ${XRAY_AUTO_SEGMENT:-call (default)}, $PGB_SINK UDP sinks"
     for ((r = 1; r <= PGBENCH_ROUNDS; r++)); do
-        if ((r % 2)); then order=(off traced); else order=(traced off); fi
+        read -r -a order <<<"${PGB_ORDERS[$(((r - 1) % 6))]}"
         for v in "${order[@]}"; do
-            if [[ $v == off ]]; then
+            case $v in
+            off)
                 res=$(run_pgbench "without preload" --)
-                TPS_OFF+=("${res%% *}")
-            else
+                TPS_OFF+=("${res%% *}") ;;
+            traced)
                 res=$(run_pgbench "with preload (traced)" -- "${WITH_PGBENCH[@]}")
                 TPS_TRACED+=("${res%% *}")
-                PGB_TX=$((PGB_TX + ${res#* }))
-            fi
+                PGB_TX=$((PGB_TX + ${res#* })) ;;
+            default)
+                res=$(run_pgbench "with preload (default sampling)" -- "${WITH_PGBENCH_DEFAULT[@]}")
+                TPS_DEFAULT+=("${res%% *}")
+                PGB_DEF_TX=$((PGB_DEF_TX + ${res#* })) ;;
+            esac
         done
-        echo "pgbench round $r/$PGBENCH_ROUNDS: ${TPS_OFF[-1]} / ${TPS_TRACED[-1]} tps (off / traced)"
+        R_TRACED+=("$(awk -v a="${TPS_OFF[-1]}" -v b="${TPS_TRACED[-1]}" 'BEGIN { printf "%.4f", b / a }')")
+        R_DEFAULT+=("$(awk -v a="${TPS_OFF[-1]}" -v b="${TPS_DEFAULT[-1]}" 'BEGIN { printf "%.4f", b / a }')")
+        echo "pgbench round $r/$PGBENCH_ROUNDS (${order[*]}): ${TPS_OFF[-1]} / ${TPS_TRACED[-1]} /" \
+             "${TPS_DEFAULT[-1]} tps (off / traced / default), ratios ${R_TRACED[-1]} / ${R_DEFAULT[-1]}"
     done
 fi
 
 # Let the last datagrams arrive, then stop the sink so that it writes its counts.
 sleep 0.5
-kill -TERM "$SINK_PID" 2>/dev/null || true
-wait "$SINK_PID" 2>/dev/null || true
+for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+done
+for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+done
 PIDS=()
 [[ -s $TMP/sink.count ]] || die "the UDP sink wrote no counts"
 count() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' "$TMP/sink.count"; }
@@ -416,11 +463,16 @@ done
 echo "(for comparison, per traced pg query: Python SDK +33 us, Node SDK +29 us)"
 PGB_NOTE=
 if [[ $PGBENCH_ROUNDS -gt 0 ]]; then
-    M_OFF=$(median "${TPS_OFF[@]}") M_TR=$(median "${TPS_TRACED[@]}")
-    RATIO=$(awk -v a="$M_OFF" -v b="$M_TR" 'BEGIN { printf "%.3f", b / a }')
+    M_OFF=$(median "${TPS_OFF[@]}") M_TR=$(median "${TPS_TRACED[@]}") M_DEF=$(median "${TPS_DEFAULT[@]}")
+    RATIO=$(awk -v r="$(median "${R_TRACED[@]}")" 'BEGIN { printf "%.3f", r }')
+    RATIO_DEF=$(awk -v r="$(median "${R_DEFAULT[@]}")" 'BEGIN { printf "%.3f", r }')
     echo "pgbench -S -c 2 -j 2 -T $PGBENCH_TIME, medians of $PGBENCH_ROUNDS rounds (no pinning):" \
          "off $M_OFF tps, traced $M_TR tps, ratio $RATIO"
+    echo "pgbench default sampling -S -c 2 -j 2 -T $PGBENCH_TIME, medians of $PGBENCH_ROUNDS rounds:" \
+         "off $M_OFF tps, default $M_DEF tps, ratio $RATIO_DEF"
+    echo "(ratios: medians of the per-round ratios against the same round's off run)"
     PGB_NOTE=", pgbench TPS ratio $RATIO (>= 0.97: $(awk -v r="$RATIO" 'BEGIN { print (r >= 0.97) ? "yes" : "no" }'))"
+    PGB_NOTE+=", default sampling $RATIO_DEF (>= 0.995: $(awk -v r="$RATIO_DEF" 'BEGIN { print (r >= 0.995) ? "yes" : "no" }'))"
 fi
 echo "targets: added <= 3 us per query: pg ${ADDED[0]} ($(awk -v a="${ADDED[0]}" 'BEGIN { print (a <= 3) ? "yes" : "no" }')), mysql ${ADDED[1]} ($(awk -v a="${ADDED[1]}" 'BEGIN { print (a <= 3) ? "yes" : "no" }'))$PGB_NOTE"
 
@@ -433,13 +485,26 @@ for engine in pg mysql; do
     [[ $got -eq ${EXPECT[$engine]} && $hdr -eq $got && $sql -eq $got ]] || OK=0
 done
 if [[ $PGBENCH_ROUNDS -gt 0 ]]; then
-    got=$(count pgbench 2)
+    if [[ $PGB_SINK == C ]]; then
+        read -r got _ <"$TMP/pgb_traced.count" || die "the traced pgbench sink wrote no count"
+        read -r got_def _ <"$TMP/pgb_default.count" || die "the default pgbench sink wrote no count"
+    else
+        got=$(count pgbench 2) got_def=$(count pgbdefault 2)
+    fi
     # Each -S transaction is one statement; pgbench's own connections (1 + 2 per
     # run) and its startup queries (table checks) add a few per run.
     extra=$((got - PGB_TX))
     echo "datagrams: pgbench sink received $got for $PGB_TX traced transactions" \
          "(+$extra: pgbench's connections and startup queries, $PGBENCH_ROUNDS runs)"
     [[ $extra -ge 0 && $extra -le $((10 * PGBENCH_ROUNDS)) ]] || OK=0
+    # The default rule: the first trace each second of each run, then 5 % of the
+    # rest (loose bounds: 2 % .. 10 % of the transactions, plus per run a trace
+    # per second and the connections).
+    lo=$((PGB_DEF_TX * 2 / 100 - 10 * PGBENCH_ROUNDS))
+    hi=$((PGB_DEF_TX * 10 / 100 + (PGBENCH_TIME + 2 + 10) * PGBENCH_ROUNDS))
+    echo "datagrams: default-sampling pgbench sink received $got_def for $PGB_DEF_TX transactions" \
+         "(expected about 5 %: $lo .. $hi)"
+    [[ $got_def -ge $lo && $got_def -le $hi ]] || OK=0
 fi
 other=$(count other 2)
 echo "datagrams: disabled-runs sink received $other (expected 0)"

@@ -257,6 +257,16 @@ def t_sdk_disabled():
     H.verify_no_trace(res, "SDK disabled", baseline=base)
 
 
+def t_unsampled():
+    """An inherited Sampled=0 trace: every statement unsampled (the hooks then skip the
+    connection's table and the text): nothing sent, output unchanged, in every mode."""
+    tid = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0"
+    for mode in ("text", "stmt", "error", "nonblock"):
+        res, _ = D.run_both(S, cmd(mode), "unsampled " + mode,
+                            env=env(_X_AMZN_TRACE_ID=tid), sampling=None)
+        check(not res.docs, "unsampled %s: no document expected" % mode, res.docs)
+
+
 def main():
     global S, INFO, EXE
     if len(sys.argv) != 2:
@@ -278,7 +288,7 @@ def main():
                      ("unix socket path", t_socket_path), ("localhost", t_localhost),
                      ("XRAY_AUTO_SQL raw/off", t_raw_and_off),
                      ("connection failures", t_connect_failures),
-                     ("SDK disabled", t_sdk_disabled)]:
+                     ("SDK disabled", t_sdk_disabled), ("unsampled", t_unsampled)]:
         H.scenario(name, fn)
     return H.summary()
 

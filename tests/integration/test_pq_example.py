@@ -136,6 +136,44 @@ def t_uri_with_password():
     verify(res, "uri", [conn()] + MODES["sync"])
 
 
+def t_unsampled():
+    # An inherited Sampled=0 trace: every statement unsampled (the default rule's common
+    # case, which skips the connection's table and the text): nothing is sent, and the
+    # program's output is unchanged, pipeline and prepared statements included.
+    env = dict(ENV, _X_AMZN_TRACE_ID="Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0")
+    for mode in ("sync", "prepared", "async", "pipeline", "error"):
+        res, _ = D.run_both(S, [EXAMPLE, INFO.conninfo(), mode], "unsampled " + mode,
+                            env=env, sampling=None)
+        check(not res.docs, "unsampled %s: no document expected" % mode, res.docs)
+
+
+def t_mixed_sampling():
+    # Half of the traces sampled at random: an execution may be sampled when its prepare
+    # was not; it still records the text given at prepare time, and every document sent is
+    # complete. (Which statements are sampled varies from run to run.)
+    rules = os.path.join(S.tmp, "half.json")
+    with open(rules, "w") as f:
+        f.write('{"version": 2, "rules": [], "default": {"fixed_target": 0, "rate": 0.5}}')
+    env = dict(ENV, XRAY_AUTO_SAMPLING_RULES=rules)
+    base = S.run([EXAMPLE, INFO.conninfo(), "prepared"], preload=False, env=env)
+    want = {("connect", None): conn()}
+    for e in MODES["prepared"]:
+        want[(e["op"], e["query"])] = e
+    for i in range(6):
+        what = "mixed sampling run %d" % i
+        res = S.run([EXAMPLE, INFO.conninfo(), "prepared"], env=env, sampling=None,
+                    grace=0.3)
+        D.same_output(res, base, what)
+        check(len(res.records) <= 5, "%s: at most 5 subsegments" % what, res.docs)
+        for rec in res.records:
+            key = (H.get(rec["sub"], "metadata", "xray_auto", "operation"),
+                   H.get(rec["sub"], "sql", "sanitized_query"))
+            check(key in want, "%s: unexpected subsegment %r" % (what, key), rec["sub"])
+            if key in want:
+                e = dict(want[key])
+                D.check_sql(rec, "%s: %s" % (what, key[0]), INFO, "127.0.0.1", e.pop("op"), **e)
+
+
 def main():
     global S, INFO, EXAMPLE, ENV
     if len(sys.argv) != 2:
@@ -153,6 +191,8 @@ def main():
     H.scenario("async-connect socket", t_async_connect_socket)
     H.scenario("async-connect refused", t_async_connect_refused)
     H.scenario("uri with password", t_uri_with_password)
+    H.scenario("unsampled", t_unsampled)
+    H.scenario("mixed sampling", t_mixed_sampling)
     return H.summary()
 
 

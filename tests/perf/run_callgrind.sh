@@ -24,12 +24,22 @@
 #                      LD_PRELOAD, with the AWS_XRAY_* values of
 #                      tests/bench/bench_startup.sh (a host-name daemon
 #                      address, the Lambda Runtime API)
+#   sql.traced         instructions the preload adds per traced libpq query
+#                      inside a segment (XRAY_AUTO_SEGMENT=process: the
+#                      subsegment built, serialized and sent as it ends):
+#                      bench_sql pg (PQexec "SELECT 1" + PQclear) against the
+#                      PostgreSQL of the ctest fixture db.pg, to a UDP sink;
+#                      whole runs (--instr-atstart=yes) of N_SQL and
+#                      N_SQL + 1000 queries, with minus without LD_PRELOAD,
+#                      / 1000. Only with XR_PERF_SQL=1 (test perf.callgrind_sql,
+#                      which requires the fixture); else reported as skipped.
 # prints a table (name, measured, budget, % of budget) and exits 1 when a
 # figure exceeds its budget in BUDGETS_FILE (default: budgets.txt next to
 # this script), 77 when valgrind is absent, 2 when a driver fails.
 # RUNS=k repeats every measurement k times and prints each figure (to check
 # stability); the gate uses the largest.
-# N_PIPE, N_HTTP, N_EMIT: iterations (defaults 20000, 200, 2000).
+# N_PIPE, N_HTTP, N_EMIT, N_SQL: iterations (defaults 20000, 200, 2000, 200).
+# ONLY="name..." measures those figures alone (the others are not printed).
 set -u
 build=${1:?usage: run_callgrind.sh BUILD_DIR [BUDGETS_FILE]}
 if ! command -v valgrind >/dev/null 2>&1; then
@@ -42,6 +52,8 @@ runs=${RUNS:-1}
 n_pipe=${N_PIPE:-20000}
 n_http=${N_HTTP:-200}
 n_emit=${N_EMIT:-2000}
+n_sql=${N_SQL:-200}
+only=${ONLY:-}
 lib=$build/libxray-auto.so
 
 # The library's settings come from this script alone: an inherited one
@@ -52,7 +64,7 @@ for f in "$lib" "$build/perf_io" "$build/perf_emit" "$budgets"; do
   [ -e "$f" ] || { echo "FAIL: $f is missing"; exit 2; }
 done
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${sink_pid:-}" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # Instructions counted in one run: the "totals:" (else "summary:") line
 # of the out file, valgrind writes it at exit.
@@ -96,10 +108,69 @@ count_start() { # preload(0|1) command args...
        END { if (t != "") print t; else if (s != "") print s; else print "" }' "$out"
 }
 
+# sql.traced: the fixture's server, a UDP sink (a closed port would make
+# ECONNREFUSED, a path of its own, come and go with ICMP timing).
+sql_info() { # key: a value of the db.pg fixture's info.json
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+    "$build/dbstate/pg/info.json" "$1"
+}
+sink_pid=
+sql_sink() {
+  [ -n "$sink_pid" ] && return 0
+  rm -f "$tmp/sink.port"
+  python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+s.settimeout(1.0)
+while os.getppid() == int(sys.argv[1]):
+    try:
+        s.recv(65536)
+    except socket.timeout:
+        pass
+' "$$" >"$tmp/sink.port" &
+  sink_pid=$!
+  for _ in $(seq 50); do [ -s "$tmp/sink.port" ] && break; sleep 0.1; done
+  [ -s "$tmp/sink.port" ] || { echo "FAIL: sql.traced: the UDP sink did not start" >&2; exit 2; }
+}
+count_sql() { # preload(0|1) queries
+  local pre=$1 n=$2 out="$tmp/sql.$1.$2.out" ld=
+  [ "$pre" = 1 ] && ld=$lib
+  if ! env ${ld:+LD_PRELOAD=$ld} XRAY_AUTO_SAMPLING=all XRAY_AUTO_SEGMENT=process \
+      XRAY_AUTO_LOG_LEVEL=off AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$(cat "$tmp/sink.port")" \
+      PGPASSWORD="$(sql_info password)" \
+      valgrind --tool=callgrind --instr-atstart=yes --callgrind-out-file="$out" \
+      "$build/bench_sql" pg "$(sql_info host)" "$(sql_info port)" "$(sql_info user)" \
+      "$(sql_info database)" "$n" 0 >"$tmp/sql.$pre.log" 2>&1; then
+    echo "FAIL: sql.traced (preload=$pre): bench_sql failed:" >&2
+    cat "$tmp/sql.$pre.log" >&2
+    exit 2
+  fi
+  awk '/^totals:/ { t = $2 } /^summary:/ { s = $2 }
+       END { if (t != "") print t; else if (s != "") print s; else print "" }' "$out"
+}
+
 declare -A measured
 measure() { # name
   local a b v
   case $1 in
+  sql.traced)
+    if [ "${XR_PERF_SQL:-0}" != 1 ]; then
+      echo "SKIP XR_PERF_SQL unset (test perf.callgrind_sql)"; return 0
+    fi
+    if [ ! -x "$build/bench_sql" ] || [ ! -f "$build/dbstate/pg/info.json" ] ||
+        ! sql_info port >/dev/null 2>&1; then
+      echo "SKIP no bench_sql or no PostgreSQL fixture"; return 0
+    fi
+    sql_sink
+    local a1 a2 b1 b2
+    a1=$(count_sql 0 "$n_sql") a2=$(count_sql 0 $((n_sql + 1000)))
+    b1=$(count_sql 1 "$n_sql") b2=$(count_sql 1 $((n_sql + 1000)))
+    [ -n "$a1" ] && [ -n "$a2" ] && [ -n "$b1" ] && [ -n "$b2" ] ||
+      { echo "FAIL: sql.traced: no instruction count" >&2; exit 2; }
+    a=$((a2 - a1)) b=$((b2 - b1))
+    v="$((b - a)) 1000" ;;
   hook.untraced)
     a=$(count pipe 0 "$build/perf_io" pipe "$n_pipe")
     b=$(count pipe 1 "$build/perf_io" pipe "$n_pipe")
@@ -133,13 +204,21 @@ fail=0
 printf '%-20s %12s %12s %8s\n' name measured budget '%budget'
 while read -r name budget _; do
   case $name in ''|'#'*) continue ;; esac
+  if [ -n "$only" ] && [[ " $only " != *" $name "* ]]; then continue; fi
   worst=-1 den=1 all=
   for ((r = 0; r < runs; r++)); do
     v=$(measure "$name") || exit 2
+    if [[ $v == SKIP* ]]; then
+      break
+    fi
     read -r num den <<<"$v"
     all="$all $(fmt "$num" "$den")"
     (( num > worst )) && worst=$num
   done
+  if [[ $v == SKIP* ]]; then
+    printf '%-20s %12s %12d %8s skipped: %s\n' "$name" - "$budget" - "${v#SKIP }"
+    continue
+  fi
   pct=$(( worst * 100 / (budget * den) ))
   status=ok
   if (( worst > budget * den )); then status=OVER; fail=1; fi

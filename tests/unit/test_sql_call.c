@@ -240,6 +240,73 @@ static void test_operation_merges_into_metadata(void **state)
   xr_entity_free(sub);
 }
 
+/* The per-connection strings are cached in db: a change through the
+ * setters (or a direct write followed by xr_db_changed) shows in the next
+ * statement, an unchanged value keeps the cache. */
+static void test_cache_follows_changes(void **state)
+{
+  struct xr_db_info db = my("10.11.19-MariaDB-0+deb12u1");
+  struct xr_entity *sub;
+  cJSON *doc, *sql;
+
+  (void)state;
+  sub = xr_entity_new(false, NULL);
+  assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_QUERY, false, "SELECT 1", 8,
+                                XR_SQL_SANITIZED), 0);
+  assert_true(db.cache.valid);
+  doc = wire(sub);
+  assert_string_equal(ut_str(doc, "name"), "shop@localhost");
+  cJSON_Delete(doc);
+  /* The same statement again, on the same entity: the block is replaced. */
+  assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_QUERY, false, "SELECT 2", 8,
+                                XR_SQL_SANITIZED), 0);
+  xr_entity_free(sub);
+
+  xr_db_update(&db, db.database, "shop");
+  assert_true(db.cache.valid); /* unchanged: kept */
+  xr_db_update(&db, db.database, "orders");
+  assert_false(db.cache.valid);
+  xr_db_set_host(&db, "db2.internal");
+  db.port = 3307;
+  xr_db_set(db.server_version, "8.0.36");
+  xr_db_set(db.user, "admin");
+  xr_db_changed(&db);
+  sub = xr_entity_new(false, NULL);
+  assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_EXECUTE, true, "SELECT 'x'", 10,
+                                XR_SQL_SANITIZED), 0);
+  doc = wire(sub);
+  assert_string_equal(ut_str(doc, "name"), "orders@db2.internal");
+  sql = cJSON_GetObjectItemCaseSensitive(doc, "sql");
+  assert_string_equal(ut_str(sql, "url"), "mysql://db2.internal:3307/orders");
+  assert_string_equal(ut_str(sql, "database_type"), "MySQL");
+  assert_string_equal(ut_str(sql, "database_version"), "8.0.36");
+  assert_string_equal(ut_str(sql, "driver_version"), "libmariadb 3.3.20");
+  assert_string_equal(ut_str(sql, "user"), "admin");
+  assert_string_equal(ut_str(sql, "sanitized_query"), "SELECT ?");
+  assert_string_equal(ut_str(sql, "preparation"), "statement");
+  cJSON_Delete(doc);
+  xr_entity_free(sub);
+
+  /* Absent fields stay absent; a name that sanitizes to nothing is "unknown". */
+  db.server_version[0] = '\0';
+  db.user[0] = '\0';
+  db.database[0] = '\0';
+  xr_db_set_host(&db, "\x01\x02");
+  sub = xr_entity_new(false, NULL);
+  assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_QUERY, false, NULL, 0, XR_SQL_SANITIZED),
+                   0);
+  doc = wire(sub);
+  assert_string_equal(ut_str(doc, "name"), "unknown");
+  sql = cJSON_GetObjectItemCaseSensitive(doc, "sql");
+  assert_null(cJSON_GetObjectItemCaseSensitive(sql, "database_type"));
+  assert_null(cJSON_GetObjectItemCaseSensitive(sql, "database_version"));
+  assert_null(cJSON_GetObjectItemCaseSensitive(sql, "user"));
+  assert_null(cJSON_GetObjectItemCaseSensitive(sql, "sanitized_query"));
+  assert_string_equal(ut_str(sql, "driver_version"), "libmariadb 3.3.20");
+  cJSON_Delete(doc);
+  xr_entity_free(sub);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -250,6 +317,7 @@ int main(void)
       cmocka_unit_test(test_url_escapes),
       cmocka_unit_test(test_fail_scrubs_and_keeps_first),
       cmocka_unit_test(test_operation_merges_into_metadata),
+      cmocka_unit_test(test_cache_follows_changes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
