@@ -3,9 +3,9 @@
  * client library (an ordinary libpq / libmariadb program that knows
  * nothing about the preload).
  *
- *   bench_sql pg      HOST PORT USER DATABASE N [WARMUP]
- *   bench_sql pgasync HOST PORT USER DATABASE N [WARMUP]
- *   bench_sql mysql   HOST PORT USER DATABASE N [WARMUP]
+ *   bench_sql [--segment K] pg      HOST PORT USER DATABASE N [WARMUP]
+ *   bench_sql [--segment K] pgasync HOST PORT USER DATABASE N [WARMUP]
+ *   bench_sql [--segment K] mysql   HOST PORT USER DATABASE N [WARMUP]
  *
  * Connects once over TCP (give 127.0.0.1 as HOST), runs WARMUP (default
  * 200) untimed statements, then N timed `SELECT 1`:
@@ -20,11 +20,23 @@
  * MYSQL_PWD (read here and handed to mysql_real_connect), so that it never
  * appears on a command line.
  *
+ * With --segment K, every K statements of the warm-up and of the timed run
+ * (the last group of each may be shorter) run between xray_begin_segment and
+ * xray_end_segment, like a request handler making K queries: with the
+ * preload each statement is then a subsegment of that segment, sent in its
+ * document when the segment ends (the timed figure includes opening, closing
+ * and sending the segments).  The two functions are looked up at run time
+ * (dlsym(RTLD_DEFAULT)): without the preload they are absent and the same
+ * statements run alone.  The connection is made before any segment.
+ *
  * Prints one line:
- *   "engine=E statements=S queries=N total_us=T ns_per_query=X"
+ *   "engine=E statements=S queries=N total_us=T ns_per_query=X segments=G"
  * where S = WARMUP + N is the number of statements sent on the connection
- * (with the preload and every call traced, S statement subsegments plus
- * one connection subsegment are emitted).
+ * and G the number of segments opened (0 without --segment, without the
+ * preload or with tracing disabled).  With the preload and every call
+ * traced, one connection document plus S statement documents are emitted
+ * without --segment, one connection document plus G segment documents with
+ * it.
  *
  * Timing uses clock_gettime(CLOCK_MONOTONIC).  Exit 0 on success, 1 if the
  * connection or any statement failed or returned something else than 1,
@@ -34,6 +46,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <mysql.h>
@@ -64,6 +77,39 @@ static int parse_count(const char *s, long min, long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* --- segments (include/xray-auto.h's API, when libxray-auto.so is loaded) */
+
+static int (*seg_begin)(const char *name, const char *trace_header);
+static int (*seg_end)(void);
+static long seg_every; /* K: statements per segment; 0: no segments */
+static long seg_opened;
+
+static void seg_init(long every)
+{
+    seg_every = every;
+    if (every <= 0)
+        return;
+    *(void **)&seg_begin = dlsym(RTLD_DEFAULT, "xray_begin_segment");
+    *(void **)&seg_end = dlsym(RTLD_DEFAULT, "xray_end_segment");
+    if (seg_begin == NULL || seg_end == NULL)
+        seg_begin = NULL, seg_end = NULL;
+}
+
+/* Before statement i of a run of n: opens a segment at the start of each group of K. */
+static void seg_before(long i)
+{
+    if (seg_begin != NULL && i % seg_every == 0 && seg_begin(NULL, NULL) == 0)
+        seg_opened++;
+}
+
+/* After statement i of n: closes and sends the group's segment
+ * after its last statement. */
+static void seg_after(long i, long n)
+{
+    if (seg_end != NULL && (i % seg_every == seg_every - 1 || i == n - 1))
+        (void)seg_end(); /* -ENOENT when the begin failed (tracing disabled) */
 }
 
 /* --- PostgreSQL (libpq) ----------------------------------------------- */
@@ -125,17 +171,21 @@ static int bench_pg(const char *host, const char *port, const char *user, const 
         return 1;
     }
     for (i = 0; i < warmup; i++) {
+        seg_before(i);
         if (one(c, -1 - i) != 0) {
             PQfinish(c);
             return 1;
         }
+        seg_after(i, warmup);
     }
     t0 = now_ns();
     for (i = 0; i < n; i++) {
+        seg_before(i);
         if (one(c, i) != 0) {
             PQfinish(c);
             return 1;
         }
+        seg_after(i, n);
     }
     t1 = now_ns();
     PQfinish(c);
@@ -201,17 +251,21 @@ static int bench_mysql(const char *host, const char *port, const char *user, con
         return 1;
     }
     for (i = 0; i < warmup; i++) {
+        seg_before(i);
         if (my_one(m, -1 - i) != 0) {
             mysql_close(m);
             return 1;
         }
+        seg_after(i, warmup);
     }
     t0 = now_ns();
     for (i = 0; i < n; i++) {
+        seg_before(i);
         if (my_one(m, i) != 0) {
             mysql_close(m);
             return 1;
         }
+        seg_after(i, n);
     }
     t1 = now_ns();
     mysql_close(m);
@@ -222,18 +276,25 @@ static int bench_mysql(const char *host, const char *port, const char *user, con
 
 int main(int argc, char **argv)
 {
-    long n = 0, warmup = 200;
+    long n = 0, warmup = 200, every = 0;
     int64_t elapsed = 0;
-    int ret;
+    int ret, bad = 0;
 
-    if ((argc != 7 && argc != 8) || parse_count(argv[6], 1, &n) != 0 ||
+    if (argc >= 3 && strcmp(argv[1], "--segment") == 0) {
+        bad = parse_count(argv[2], 1, &every) != 0;
+        argc -= 2;
+        argv += 2;
+    }
+    if (bad || (argc != 7 && argc != 8) || parse_count(argv[6], 1, &n) != 0 ||
         (argc == 8 && parse_count(argv[7], 0, &warmup) != 0) ||
         (strcmp(argv[1], "pg") != 0 && strcmp(argv[1], "pgasync") != 0 &&
          strcmp(argv[1], "mysql") != 0)) {
-        fprintf(stderr, "usage: bench_sql pg|pgasync|mysql HOST PORT USER DATABASE N [WARMUP]\n"
+        fprintf(stderr, "usage: bench_sql [--segment K] pg|pgasync|mysql HOST PORT USER DATABASE N "
+                        "[WARMUP]\n"
                         "       (password from PGPASSWORD / MYSQL_PWD)\n");
         return 2;
     }
+    seg_init(every);
     if (strcmp(argv[1], "pg") == 0)
         ret = bench_pg(argv[2], argv[3], argv[4], argv[5], n, warmup, &elapsed, pg_one);
     else if (strcmp(argv[1], "pgasync") == 0)
@@ -242,7 +303,8 @@ int main(int argc, char **argv)
         ret = bench_mysql(argv[2], argv[3], argv[4], argv[5], n, warmup, &elapsed);
     if (ret != 0)
         return ret;
-    printf("engine=%s statements=%ld queries=%ld total_us=%lld ns_per_query=%.0f\n", argv[1],
-           warmup + n, n, (long long)(elapsed / 1000), (double)elapsed / (double)n);
+    printf("engine=%s statements=%ld queries=%ld total_us=%lld ns_per_query=%.0f segments=%ld\n",
+           argv[1], warmup + n, n, (long long)(elapsed / 1000), (double)elapsed / (double)n,
+           seg_opened);
     return 0;
 }

@@ -7,6 +7,15 @@
 #   N          keep-alive transfers per run (default 2000)
 #
 # Environment (optional): ROUNDS (default 5), NOOP_N (default 1000000),
+#   SEGMENT_CALLS=K (default 0): every transfer run (without / traced /
+#   disabled) is `bench_curl --segment K`: each K transfers inside one
+#   xray_begin_segment .. xray_end_segment, like a request handler making K
+#   calls; traced, they are the subsegments of that segment, sent in its one
+#   document when it ends (without the preload the same transfers, no API);
+#   the added figure then includes the segment's document and send, shared by
+#   its K transfers.  XRAY_AUTO_SEGMENT (inherited by every run) picks what a
+#   transfer outside any segment becomes: call (default: a segment of its own),
+#   process (a subsegment of the process's one segment, sent as it ends).
 #   BENCH_PIN (default 1): with taskset and >= 2 usable CPUs, pin the HTTP
 #   server and bench_curl to one CPU and the UDP sinks to another.  On small
 #   VMs this cuts run-to-run noise from ~+-50% to a few %.  Because bench_curl
@@ -25,7 +34,10 @@
 #   bench_curl --noop NOOP_N    without the preload
 #   bench_curl --noop NOOP_N    LD_PRELOAD, XRAY_AUTO_SAMPLING=all
 #                               (daemon = other sink)
-# and prints the medians as a table, plus the datagram counts.
+# and prints the medians as a table, plus the datagram counts and their check
+# (documents expected per traced run: N segments (call), N subsegments + the
+# process segment's in-progress and final documents (process), or ceil(N / K)
+# segments (SEGMENT_CALLS=K)).
 # All traffic stays on 127.0.0.1.
 set -euo pipefail
 
@@ -49,6 +61,11 @@ NOOP_N=${NOOP_N:-1000000}
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer (got '$N')"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 [[ $NOOP_N =~ ^[1-9][0-9]*$ ]] || die "NOOP_N must be a positive integer"
+SEGMENT_CALLS=${SEGMENT_CALLS:-0}
+[[ $SEGMENT_CALLS =~ ^[0-9]+$ ]] || die "SEGMENT_CALLS must be a non-negative integer"
+SEG_ARGS=()
+[[ $SEGMENT_CALLS -eq 0 ]] || SEG_ARGS=(--segment "$SEGMENT_CALLS")
+SEG_MODE=${XRAY_AUTO_SEGMENT:-call}
 
 LIB=$BUILD_DIR/libxray-auto.so
 BENCH=$BUILD_DIR/bench_curl
@@ -159,9 +176,10 @@ URL="http://127.0.0.1:$HTTP_PORT/bench"
 
 # run_bench LABEL KEY -- [VAR=value...] CMD... : runs CMD (bench_curl) with
 # LD_PRELOAD removed from the inherited environment, then the given variables
-# added, pinned like the server; prints the value of KEY=... from its output.
+# added, pinned like the server; prints the value of KEY=... from its output
+# (and, for the transfer runs, appends their segments=... to $TMP/segments).
 run_bench() {
-    local label=$1 key=$2 out val rc=0
+    local label=$1 key=$2 out val seg rc=0
     shift 3
     out=$(env -u LD_PRELOAD "${PIN_BENCH[@]}" env "$@" 2>&1) || rc=$?
     if [[ $rc -ne 0 ]]; then
@@ -173,6 +191,8 @@ run_bench() {
     fi
     val=$(sed -n "s/.*$key=\([0-9.]*\).*/\1/p" <<<"$out" | tail -n 1)
     [[ -n $val ]] || die "no $key in output of $label: $out"
+    seg=$(sed -n 's/.*segments=\([0-9]*\).*/\1/p' <<<"$out" | tail -n 1)
+    [[ -z $seg ]] || echo "$label $seg" >>"$TMP/segments"
     echo "$val"
 }
 
@@ -191,17 +211,26 @@ WITH_NOOP=(LD_PRELOAD="$LIB" AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$SINK_OTHER_PORT
 echo "bench: $ROUNDS rounds, $N transfers per run, $NOOP_N no-op calls per run"
 echo "bench: server $URL, library $LIB"
 echo "bench: $PIN_NOTE"
+if [[ $SEGMENT_CALLS -gt 0 ]]; then
+    SEG_NOTE="in request segments of $SEGMENT_CALLS transfers (bench_curl --segment $SEGMENT_CALLS)"
+elif [[ $SEG_MODE == process ]]; then
+    SEG_NOTE="in the process segment (XRAY_AUTO_SEGMENT=process), each subsegment sent as it ends"
+else
+    SEG_NOTE="outside any segment (XRAY_AUTO_SEGMENT=$SEG_MODE)"
+fi
+echo "bench: traced transfers $SEG_NOTE"
 
 # Warm-up (not measured): server threads, page cache, CPU frequency.
-run_bench "warm-up" per_transfer_us -- "$BENCH" "$URL" "$N" >/dev/null
+run_bench "warm-up" per_transfer_us -- "$BENCH" "${SEG_ARGS[@]}" "$URL" "$N" >/dev/null
 
 T_WITHOUT=() T_TRACED=() T_DISABLED=() C_WITHOUT=() C_WITH=()
 for ((r = 1; r <= ROUNDS; r++)); do
-    T_WITHOUT+=("$(run_bench "transfer without preload" per_transfer_us -- "$BENCH" "$URL" "$N")")
+    T_WITHOUT+=("$(run_bench "transfer without preload" per_transfer_us -- \
+        "$BENCH" "${SEG_ARGS[@]}" "$URL" "$N")")
     T_TRACED+=("$(run_bench "transfer with preload (traced)" per_transfer_us -- \
-        "${WITH_TRACED[@]}" "$BENCH" "$URL" "$N")")
+        "${WITH_TRACED[@]}" "$BENCH" "${SEG_ARGS[@]}" "$URL" "$N")")
     T_DISABLED+=("$(run_bench "transfer with preload (disabled)" per_transfer_us -- \
-        "${WITH_DISABLED[@]}" "$BENCH" "$URL" "$N")")
+        "${WITH_DISABLED[@]}" "$BENCH" "${SEG_ARGS[@]}" "$URL" "$N")")
     C_WITHOUT+=("$(run_bench "noop without preload" per_call_ns -- "$BENCH" --noop "$NOOP_N")")
     C_WITH+=("$(run_bench "noop with preload" per_call_ns -- \
         "${WITH_NOOP[@]}" "$BENCH" --noop "$NOOP_N")")
@@ -240,12 +269,31 @@ row "traced transfer (us)" "$M_T_WITHOUT" "$M_T_TRACED"
 row "transfer, library disabled (us)" "$M_T_WITHOUT" "$M_T_DISABLED"
 row "pass-through untraced call (ns)" "$M_C_WITHOUT" "$M_C_WITH"
 
-EXPECTED=$((ROUNDS * N))
+# Documents per traced run, by where the traced transfers are (see SEG_NOTE).
+OK=1
+if [[ $SEGMENT_CALLS -gt 0 ]]; then
+    PER_RUN=$(((N + SEGMENT_CALLS - 1) / SEGMENT_CALLS))
+    WHY="$PER_RUN segment documents of up to $SEGMENT_CALLS transfers each"
+    # Every traced run opened its segments, no other run any.
+    bad=$(awk -v want="$PER_RUN" '{ got = $NF; $NF = ""
+        if ($0 ~ /\(traced\) $/ ? got != want : got != 0) print $0 got }' "$TMP/segments")
+    if [[ -n $bad ]]; then
+        echo "segments opened: MISMATCH (traced runs: $PER_RUN each, others 0): $bad"
+        OK=0
+    fi
+elif [[ $SEG_MODE == process ]]; then
+    PER_RUN=$((N + 2))
+    WHY="$N subsegments + the process segment's in-progress and final documents"
+else
+    PER_RUN=$N
+    WHY="a segment per transfer"
+fi
+EXPECTED=$((ROUNDS * PER_RUN))
 echo
 echo "datagrams: traced sink received $TRACED_DGRAMS ($TRACED_HDR with daemon header)" \
-     "for $EXPECTED traced transfers ($ROUNDS x $N)"
+     "for $EXPECTED expected ($ROUNDS runs x $PER_RUN: $WHY)"
 echo "datagrams: other sink (disabled + no-op runs) received $OTHER_DGRAMS (expected 0)"
-if [[ $TRACED_DGRAMS -eq $EXPECTED && $OTHER_DGRAMS -eq 0 ]]; then
+if [[ $OK -eq 1 && $TRACED_DGRAMS -eq $EXPECTED && $TRACED_HDR -eq $EXPECTED && $OTHER_DGRAMS -eq 0 ]]; then
     echo "datagram check: OK"
 else
     echo "datagram check: MISMATCH"
