@@ -33,8 +33,8 @@ struct xr_my_stmt {
   struct xr_my_pending pending;
 };
 
-static struct xr_handles xr_my_conns = XR_HANDLES_INIT("MYSQL connections", XR_MY_CONNS);
-static struct xr_handles xr_my_stmts = XR_HANDLES_INIT("MYSQL_STMT statements", XR_MY_STMTS);
+static struct xr_handles xr_my_conns = XR_HANDLES_INIT_CACHED("MYSQL connections", XR_MY_CONNS);
+static struct xr_handles xr_my_stmts = XR_HANDLES_INIT_CACHED("MYSQL_STMT statements", XR_MY_STMTS);
 
 static enum xr_sql_mode xr_mode(void)
 {
@@ -181,7 +181,7 @@ void xr_my_connect_enter(struct xr_db_op *op)
 {
   if (!xr_db_enter(op, XR_HOOK_MYSQL))
     return;
-  op->traced = xr_span_begin(&op->span) == 0;
+  op->traced = xr_span_begin_local(&op->span) == 0;
   errno = op->saved_errno;
 }
 
@@ -224,7 +224,7 @@ void xr_my_query_enter(struct xr_db_op *op, void *const *api, MYSQL *m,
 
   if (!xr_db_enter(op, XR_HOOK_MYSQL))
     return;
-  if (!m || xr_span_begin(&op->span) < 0)
+  if (!m || xr_span_begin_local(&op->span) < 0)
     goto out;
   op->traced = true;
   /* Unsampled: the connection's entry, facts and text are not needed
@@ -335,7 +335,7 @@ void xr_my_stmt_enter(struct xr_db_op *op, void *const *api, MYSQL_STMT *s,
   conn = st ? xr_handles_get(&xr_my_conns, st->conn) : NULL;
   if (!conn)
     goto out; /* a statement of a connection we never saw */
-  op->traced = xr_span_begin(&op->span) == 0;
+  op->traced = xr_span_begin_local(&op->span) == 0;
   sub = op->traced ? op->span.sub : NULL;
   /* Unsampled: nothing to read or build, except the prepared text that a
    * sampled execution records later. */

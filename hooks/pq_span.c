@@ -288,7 +288,7 @@ void xr_pq_connect_enter(struct xr_db_op *op)
 {
   if (!xr_db_enter(op, XR_HOOK_PQ))
     return;
-  op->traced = xr_span_begin(&op->span) == 0;
+  op->traced = xr_span_begin_local(&op->span) == 0;
   errno = op->saved_errno;
 }
 
@@ -384,7 +384,7 @@ void xr_pq_stmt_enter(struct xr_db_op *op, void *const *api, PGconn *conn,
       xr_flush(st);
   }
   op->state = st;
-  op->traced = xr_span_begin(&op->span) == 0;
+  op->traced = xr_span_begin_local(&op->span) == 0;
   sub = op->traced ? op->span.sub : NULL;
   /* Unsampled (the default rule's common case): nothing is recorded, so
    * nothing is looked up, read or built, except a prepared statement's

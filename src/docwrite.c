@@ -341,32 +341,63 @@ static void xr_put_http(struct xr_out *o, const struct xr_http *h)
   XR_PUTS(o, "}");
 }
 
-/* sql members in a fixed order; a comma before all but the first. */
-static void xr_put_sql(struct xr_out *o, const struct xr_sql *q)
+/* sql members in a fixed order, each key as the literal that opens it
+ * (comma, key, colon, opening quote); the first member present goes
+ * without the comma. */
+#define XR_SQL_KEY(k) {",\"" k "\":\"", sizeof(",\"" k "\":\"") - 1}
+static const struct {
+  const char *pre;
+  size_t len;
+} xr_sql_keys[] = {
+    XR_SQL_KEY("url"),          XR_SQL_KEY("database_type"),
+    XR_SQL_KEY("database_version"), XR_SQL_KEY("driver_version"),
+    XR_SQL_KEY("user"),         XR_SQL_KEY("preparation"),
+    XR_SQL_KEY("sanitized_query"),
+};
+/* The first XR_SQL_CONN members: the per-connection ones (xr_sql_json). */
+#define XR_SQL_CONN 5
+
+/* Members [from, to) of q; first: none written before. Returns first. */
+static bool xr_put_sql_members(struct xr_out *o, const struct xr_sql *q,
+                               size_t from, size_t to, bool first)
 {
-  const char *const keys[] = {"url", "database_type", "database_version",
-                              "driver_version", "user", "preparation",
-                              "sanitized_query"};
   const char *const vals[] = {q->url, q->database_type, q->database_version,
                               q->driver_version, q->user,
                               q->prepared ? "statement" : NULL, q->sanitized_query};
-  bool first = true;
   size_t i;
 
-  XR_PUTS(o, ",\"sql\":{");
-  for (i = 0; i < XR_ARRAY_SIZE(keys); i++) {
+  _Static_assert(XR_ARRAY_SIZE(vals) == XR_ARRAY_SIZE(xr_sql_keys), "one key a value");
+  for (i = from; i < to; i++) {
     if (!vals[i])
       continue;
-    if (first)
-      XR_PUTS(o, "\"");
-    else
-      XR_PUTS(o, ",\"");
+    xr_put_qstr(o, xr_sql_keys[i].pre + first, xr_sql_keys[i].len - first, vals[i]);
     first = false;
-    xr_put(o, keys[i], strlen(keys[i]));
-    XR_PUTS(o, "\":");
-    xr_put_str(o, vals[i]);
   }
+  return first;
+}
+
+static void xr_put_sql(struct xr_out *o, const struct xr_sql *q)
+{
+  bool first = true;
+
+  XR_PUTS(o, ",\"sql\":{");
+  if (q->json) {
+    /* The same bytes xr_put_sql_members writes for them (xr_sql_json). */
+    xr_put(o, q->json, q->json_len);
+    first = q->json_len == 0;
+  } else {
+    first = xr_put_sql_members(o, q, 0, XR_SQL_CONN, first);
+  }
+  (void)xr_put_sql_members(o, q, XR_SQL_CONN, XR_ARRAY_SIZE(xr_sql_keys), first);
   XR_PUTS(o, "}");
+}
+
+int xr_sql_json(const struct xr_sql *q, char *buf, size_t cap)
+{
+  struct xr_out o = {buf, 0, cap, false};
+
+  (void)xr_put_sql_members(&o, q, 0, XR_SQL_CONN, true);
+  return o.full ? -EMSGSIZE : (int)o.len;
 }
 
 static void xr_put_segment_aws(struct xr_out *o, const cJSON *aws)

@@ -36,12 +36,13 @@ struct xr_entity *xr_entity_new(bool segment, const char *name)
   return xr_entity_new_at(segment, name, xr_now_us());
 }
 
-struct xr_entity *xr_entity_new_at(bool segment, const char *name, int64_t start_us)
+static struct xr_entity *xr_entity_alloc(bool segment, const char *name, int64_t start_us,
+                                         size_t room)
 {
   /* Not calloc: glibc's calloc bypasses the per-thread cache that makes
    * this allocation a few instructions (and a memset of the whole struct
    * would be turned back into calloc by the compiler). */
-  struct xr_entity *e = malloc(sizeof(*e));
+  struct xr_entity *e = malloc(sizeof(*e) + room);
   if (!e)
     return NULL;
   memset(e, 0, offsetof(struct xr_entity, name_buf));
@@ -53,9 +54,22 @@ struct xr_entity *xr_entity_new_at(bool segment, const char *name, int64_t start
   xr_new_entity_id(e->id);
   e->start_us = start_us;
   e->http.content_length = -1;
+  e->room = (unsigned)room;
   if (name)
     xr_entity_set_name(e, name);
   return e;
+}
+
+struct xr_entity *xr_entity_new_at(bool segment, const char *name, int64_t start_us)
+{
+  return xr_entity_alloc(segment, name, start_us, 0);
+}
+
+struct xr_entity *xr_entity_new_room(size_t room)
+{
+  _Static_assert(sizeof(struct xr_entity) + XR_ENTITY_SQL_ROOM <= 1032,
+                 "an SQL subsegment stays in the per-thread cache");
+  return xr_entity_alloc(false, NULL, xr_now_us(), room);
 }
 
 void xr_entity_free(struct xr_entity *e)
@@ -73,7 +87,7 @@ void xr_entity_free(struct xr_entity *e)
       free(e->http.client_ip);
     if (e->aws)
       cJSON_Delete(e->aws);
-    if (e->sql.block)
+    if (e->sql.block && e->sql.block != e->spare)
       free(e->sql.block);
     if (e->cause)
       cJSON_Delete(e->cause);
@@ -176,7 +190,8 @@ int xr_entity_set_sql(struct xr_entity *e, const struct xr_sql *src)
   p = malloc(total ? total : 1);
   if (!p)
     return -ENOMEM;
-  free(e->sql.block);
+  if (e->sql.block != e->spare)
+    free(e->sql.block);
   e->sql.block = p;
   for (i = 0; i < XR_ARRAY_SIZE(in); i++) {
     *out[i] = NULL;
@@ -188,6 +203,8 @@ int xr_entity_set_sql(struct xr_entity *e, const struct xr_sql *src)
   }
   e->sql.prepared = src->prepared;
   e->sql.operation = NULL;
+  e->sql.json = NULL; /* the strings changed: escaped again at writing */
+  e->sql.json_len = 0;
   if (src->operation && e->metadata) {
     cJSON *ours = xr_json_child(e->metadata, "xray_auto");
     if (!ours || !cJSON_AddStringToObject(ours, "operation", src->operation))

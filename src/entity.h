@@ -40,6 +40,12 @@ struct xr_sql {
       *sanitized_query;        /* NULL: absent */
   bool prepared;               /* "preparation": "statement" */
   const char *operation;       /* static; metadata.xray_auto.operation */
+  /* NULL, or url..user as the document writer writes them (xr_sql_json
+   * of these same strings, json_len bytes; in block): written as they
+   * are instead of escaping five strings per document. Whoever changes
+   * one of the five strings clears it (xr_entity_set_sql does). */
+  const char *json;
+  size_t json_len;
 };
 
 struct xr_entity {
@@ -73,7 +79,11 @@ struct xr_entity {
   /* Free-form parts; on segments, aws holds members besides aws.xray,
    * which serialization adds. */
   cJSON *aws, *cause, *annotations, *metadata;
-  char name_buf[XR_NAME_INLINE]; /* last: not zeroed past its first byte */
+  unsigned room;                 /* bytes of spare (xr_entity_new_room) */
+  char name_buf[XR_NAME_INLINE]; /* not zeroed past its first byte */
+  /* room bytes, never zeroed: sql.block when it fits (one allocation and
+   * one free less per statement); sql.block == spare is not freed. */
+  char spare[];
 };
 
 /* A new entity with a fresh id and start time = now; NULL on ENOMEM.
@@ -81,6 +91,12 @@ struct xr_entity {
 struct xr_entity *xr_entity_new(bool segment, const char *name);
 /* The same with start time = start_us (a clock reading the caller has). */
 struct xr_entity *xr_entity_new_at(bool segment, const char *name, int64_t start_us);
+/* A subsegment with room spare bytes after it, for its sql block (SQL
+ * spans); start time = now. */
+struct xr_entity *xr_entity_new_room(size_t room);
+/* Room for a statement's sql block that keeps entity + room within
+ * glibc's per-thread cache (requests up to 1032 bytes). */
+#define XR_ENTITY_SQL_ROOM 576
 void xr_entity_free(struct xr_entity *e); /* children too; NULL ok */
 void xr_entity_set_name(struct xr_entity *e, const char *name);
 /* 4xx error, 429 throttle+error, 5xx fault (the SDKs' rule). */
@@ -111,6 +127,15 @@ cJSON *xr_json_child(cJSON *obj, const char *key);
 #define XR_WRITE_SLACK 8
 int xr_entity_write(const struct xr_entity *e, bool independent,
                     bool with_children, char *buf, size_t cap) XR_WUR;
+
+/*
+ * The members url, database_type, database_version, driver_version and
+ * user of q (the present ones, comma-separated, no braces) exactly as
+ * xr_entity_write writes them inside "sql":{...}: the pre-escaped
+ * fragment struct xr_sql's json holds. Length, or -EMSGSIZE when it does
+ * not fit in cap. No allocation.
+ */
+int xr_sql_json(const struct xr_sql *q, char *buf, size_t cap) XR_WUR;
 
 /*
  * The same document as a cJSON tree (the rare truncation path, tests). independent: a subsegment sent on its own gets type,

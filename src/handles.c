@@ -7,6 +7,16 @@
 #include <errno.h>
 #include <stdlib.h>
 
+/* The per-thread caches: slot 0 unused (a table without one). */
+#define XR_HANDLES_SLOTS 8
+struct xr_handles_hit {
+  const void *key;
+  void *value;
+  unsigned long gone;
+};
+static XR_TLS struct xr_handles_hit xr_handles_hits[XR_HANDLES_SLOTS];
+static atomic_uint xr_handles_nslots = 1;
+
 static bool xr_handles_ready(struct xr_handles *t)
 {
   int s = atomic_load_explicit(&t->state, memory_order_acquire);
@@ -16,25 +26,61 @@ static bool xr_handles_ready(struct xr_handles *t)
   s = atomic_load_explicit(&t->state, memory_order_relaxed);
   if (s == 0) {
     s = xr_ptrmap_init(&t->map, t->cap) == 0 ? 1 : -1;
+    if (s > 0 && t->cached) {
+      unsigned slot = atomic_fetch_add_explicit(&xr_handles_nslots, 1, memory_order_relaxed);
+      t->slot = slot < XR_HANDLES_SLOTS ? slot : 0;
+    }
     atomic_store_explicit(&t->state, s, memory_order_release);
   }
   pthread_mutex_unlock(&t->init_lock);
   return s > 0;
 }
 
+/* Remembers what a lookup found, gone being read before that lookup. */
+static void xr_handles_note(const struct xr_handles *t, const void *key, void *value,
+                            unsigned long gone)
+{
+  struct xr_handles_hit *h;
+
+  if (!t->slot || !value)
+    return;
+  h = &xr_handles_hits[t->slot];
+  h->key = key;
+  h->value = value;
+  h->gone = gone;
+}
+
+static void *xr_handles_lookup(struct xr_handles *t, const void *key, unsigned long *gone)
+{
+  const struct xr_handles_hit *h = &xr_handles_hits[t->slot];
+  void *v;
+
+  *gone = atomic_load_explicit(&t->gone, memory_order_acquire);
+  if (t->slot && h->key == key && h->gone == *gone)
+    return h->value;
+  v = xr_ptrmap_get(&t->map, key);
+  xr_handles_note(t, key, v, *gone);
+  return v;
+}
+
 void *xr_handles_get(struct xr_handles *t, const void *key)
 {
-  return key && xr_handles_ready(t) ? xr_ptrmap_get(&t->map, key) : NULL;
+  unsigned long gone;
+  return key && xr_handles_ready(t) ? xr_handles_lookup(t, key, &gone) : NULL;
 }
 
 void *xr_handles_get_or_add(struct xr_handles *t, const void *key, size_t size,
                             bool *created)
 {
-  void *e = xr_handles_get(t, key);
+  unsigned long gone;
+  void *e;
   int rc;
 
   *created = false;
-  if (e || !key || atomic_load_explicit(&t->state, memory_order_relaxed) <= 0)
+  if (!key || !xr_handles_ready(t))
+    return NULL;
+  e = xr_handles_lookup(t, key, &gone);
+  if (e)
     return e;
   e = calloc(1, size);
   if (!e)
@@ -42,6 +88,7 @@ void *xr_handles_get_or_add(struct xr_handles *t, const void *key, size_t size,
   rc = xr_ptrmap_put(&t->map, key, e);
   if (rc == 0) {
     *created = true;
+    xr_handles_note(t, key, e, gone);
     return e;
   }
   free(e);
@@ -55,7 +102,19 @@ void *xr_handles_get_or_add(struct xr_handles *t, const void *key, size_t size,
 
 void *xr_handles_remove(struct xr_handles *t, const void *key)
 {
-  return key && xr_handles_ready(t) ? xr_ptrmap_remove(&t->map, key) : NULL;
+  void *v;
+
+  if (!key || !xr_handles_ready(t))
+    return NULL;
+  v = xr_ptrmap_remove(&t->map, key);
+  if (v && t->slot) {
+    /* After the removal: a lookup that read the old count may have found
+     * the entry; one that reads the new one cannot. Every cached copy of
+     * the entry is stale before the caller frees it. */
+    atomic_fetch_add_explicit(&t->gone, 1, memory_order_release);
+    xr_handles_hits[t->slot].key = NULL;
+  }
+  return v;
 }
 
 void xr_handles_fork_child(struct xr_handles *t)

@@ -104,6 +104,11 @@ size_t xr_sql_process(const struct xr_db_info *db, const char *q, size_t len,
   return xr_sql_sanitize(q, len, &db->lex, out, cap);
 }
 
+static const char *xr_cached(const char *base, unsigned short off)
+{
+  return off == XR_DB_ABSENT ? NULL : base + off;
+}
+
 /* Fills db's cache: what every statement of the connection records the
  * same way until a field changes. The name goes through
  * xr_entity_set_name on sub, the entity's own rule, and is kept as it
@@ -114,7 +119,13 @@ static void xr_db_cache_build(struct xr_db_info *db, struct xr_entity *sub)
   char name[2 * XR_DB_FIELD_MAX + 2];
   char url[XR_SQL_URL_MAX];
   const char *in[XR_DB_NSTR];
+  struct xr_sql q;
   size_t at = 0, i;
+  int n;
+
+  _Static_assert(sizeof(c->tmpl) - (XR_SQL_URL_MAX + 4 * XR_DB_FIELD_MAX) >= XR_DB_JSON_MAX &&
+                     sizeof(c->tmpl) < XR_DB_ABSENT,
+                 "offsets fit an unsigned short, the fragment its room");
 
   if (db->database[0])
     snprintf(name, sizeof(name), "%s@%s", db->database, db->host);
@@ -142,13 +153,25 @@ static void xr_db_cache_build(struct xr_db_info *db, struct xr_entity *sub)
     c->off[i] = (unsigned short)at;
     at += len + 1;
   }
+  /* The same strings escaped once here rather than in every document,
+   * in the room left (at least XR_DB_JSON_MAX bytes; escaping can take 6
+   * per byte: when it does not fit, each document escapes them). */
+  memset(&q, 0, sizeof(q));
+  q.url = xr_cached(c->tmpl, c->off[0]);
+  q.database_type = xr_cached(c->tmpl, c->off[1]);
+  q.database_version = xr_cached(c->tmpl, c->off[2]);
+  q.driver_version = xr_cached(c->tmpl, c->off[3]);
+  q.user = xr_cached(c->tmpl, c->off[4]);
+  n = xr_sql_json(&q, c->tmpl + at, sizeof(c->tmpl) - at);
+  c->json_off = XR_DB_ABSENT;
+  c->json_len = 0;
+  if (n >= 0) {
+    c->json_off = (unsigned short)at;
+    c->json_len = (unsigned short)n;
+    at += (size_t)n;
+  }
   c->len = at;
   c->valid = true;
-}
-
-static const char *xr_cached(const char *base, unsigned short off)
-{
-  return off == XR_DB_ABSENT ? NULL : base + off;
 }
 
 int xr_sql_begin_processed(struct xr_entity *sub, struct xr_db_info *db,
@@ -161,8 +184,11 @@ int xr_sql_begin_processed(struct xr_entity *sub, struct xr_db_info *db,
 
   if (!c->valid)
     xr_db_cache_build(db, sub);
-  else
-    memcpy(sub->name, c->name, c->name_len + 1);
+  else if (c->name_len < XR_NAME_INLINE && sub->name == sub->name_buf)
+    memcpy(sub->name_buf, c->name, c->name_len + 1);
+  else /* longer than the entity holds inline: its own heap copy (the
+        * name is sanitized already, and sanitizes to itself) */
+    xr_entity_set_name(sub, c->name);
   sub->ns = "remote";
   if (sub->sql.block || sub->metadata) {
     /* Not a fresh subsegment: xr_entity_set_sql knows how to replace a
@@ -180,7 +206,7 @@ int xr_sql_begin_processed(struct xr_entity *sub, struct xr_db_info *db,
   }
   /* The block xr_entity_set_sql would build (every present string once,
    * NUL-terminated, the strings pointing into it), from the template. */
-  p = malloc(c->len + qlen + 1);
+  p = c->len + qlen + 1 <= sub->room ? sub->spare : malloc(c->len + qlen + 1);
   if (!p)
     return -ENOMEM;
   memcpy(p, c->tmpl, c->len);
@@ -195,6 +221,8 @@ int xr_sql_begin_processed(struct xr_entity *sub, struct xr_db_info *db,
     memcpy(p + c->len, processed, qlen + 1);
     sub->sql.sanitized_query = p + c->len;
   }
+  sub->sql.json = xr_cached(p, c->json_off);
+  sub->sql.json_len = c->json_len;
   sub->sql.prepared = prepared;
   sub->sql.operation = xr_op_names[op];
   return 0;

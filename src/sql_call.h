@@ -30,16 +30,22 @@ enum xr_db_engine { XR_DB_POSTGRES, XR_DB_MYSQL };
  * first statement after a change (xr_db_changed) instead of at every one:
  * the sanitized name, and the sql strings url, database_type,
  * database_version, driver_version, user, each NUL-terminated in tmpl at
- * off[i] (XR_DB_ABSENT: absent). */
+ * off[i] (XR_DB_ABSENT: absent), followed by their members as the
+ * document has them (xr_sql_json: escaped, json_len bytes at json_off;
+ * XR_DB_ABSENT when they need more than the room left, at least
+ * XR_DB_JSON_MAX bytes: the writer then escapes the strings itself). */
 #define XR_DB_ABSENT 0xffffu
 #define XR_DB_NSTR 5
+#define XR_DB_JSON_MAX 1024
 struct xr_db_cache {
   bool valid;
   size_t name_len;
   size_t len; /* bytes of tmpl in use */
   unsigned short off[XR_DB_NSTR];
+  unsigned short json_off;
+  unsigned short json_len;
   char name[XR_NAME_MAX_BYTES + 1];
-  char tmpl[XR_SQL_URL_MAX + 4 * XR_DB_FIELD_MAX];
+  char tmpl[XR_SQL_URL_MAX + 4 * XR_DB_FIELD_MAX + XR_DB_JSON_MAX];
 };
 
 /* What is known of one connection; filled once it is established.

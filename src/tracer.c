@@ -109,9 +109,9 @@ const struct xr_config *xr_tracer_config(void)
  * Sampled=? or absent means we decide, by the rule matching req, the
  * request the trace starts with: NULL for the segments the library starts
  * on its own, which get the default rule as in the Python SDK). */
-static void xr_identity_init(struct xr_identity *id,
-                             const struct xr_trace_header *h,
-                             const struct xr_sample_req *req)
+static void xr_identity_init_ids(struct xr_identity *id,
+                                 const struct xr_trace_header *h,
+                                 const struct xr_sample_req *req, bool ids)
 {
   int64_t now_us = xr_now_us(), now_s = now_us / 1000000;
 
@@ -127,9 +127,19 @@ static void xr_identity_init(struct xr_identity *id,
       id->sampled = xr_sample_request(xr_cfg.sampling, now_s, req);
     id->extra = h->extra[0] ? h->extra : NULL;
   } else {
-    xr_new_trace_id(id->trace_id, now_s);
+    /* Decided first: an unsampled context that passes nothing on (ids
+     * false) needs no trace id. */
     id->sampled = xr_sample_request(xr_cfg.sampling, now_s, req);
+    if (id->sampled || ids)
+      xr_new_trace_id(id->trace_id, now_s);
   }
+}
+
+static void xr_identity_init(struct xr_identity *id,
+                             const struct xr_trace_header *h,
+                             const struct xr_sample_req *req)
+{
+  xr_identity_init_ids(id, h, req, true);
 }
 
 /* The identity of an open segment, for the subsegments it holds. */
@@ -267,22 +277,27 @@ static int xr_format_header(struct xr_span *sp, const char *trace_id,
   return 0;
 }
 
-int xr_span_begin(struct xr_span *sp)
+/* header: the call passes a header downstream (sp->header). Without
+ * one, an unsampled span is only its decision: no ids, no header text. */
+static int xr_span_open(struct xr_span *sp, bool header)
 {
   struct xr_identity id;
   struct xr_trace_header inv;
   char sub_id[XR_ID_LEN + 1];
   const char *parent_of_sub;
+  struct xr_entity *seg;
   int rc;
 
   sp->sub = sp->seg = sp->owner = NULL;
   sp->process = false;
   sp->header[0] = '\0';
 
-  if (xr_tseg_current()) {
-    xr_identity_of(&id, xr_tseg);
-    parent_of_sub = xr_tseg->id;
-    sp->owner = xr_tseg;
+  if ((seg = xr_tseg_current()) != NULL) {
+    if (!header && !seg->sampled)
+      goto unsampled;
+    xr_identity_of(&id, seg);
+    parent_of_sub = seg->id;
+    sp->owner = seg;
     sp->owner_serial = xr_tseg_serial;
   } else if (xr_lambda_mode()) {
     /* Lambda sends the function segment: subsegments go on their own. */
@@ -292,14 +307,16 @@ int xr_span_begin(struct xr_span *sp)
     parent_of_sub = id.parent_id;
     sp->process = true;
   } else if (xr_cfg.segment_mode == XR_SEGMENT_PROCESS) {
-    struct xr_entity *seg = xr_process_segment();
+    seg = xr_process_segment();
     if (!seg)
       return -ENOMEM;
+    if (!header && !seg->sampled)
+      goto unsampled;
     xr_identity_of(&id, seg);
     parent_of_sub = seg->id;
     sp->process = true;
   } else if (xr_cfg.segment_mode == XR_SEGMENT_CALL) {
-    xr_identity_init(&id, xr_inherited(), NULL);
+    xr_identity_init_ids(&id, xr_inherited(), NULL, header);
     parent_of_sub = NULL;
     if (id.sampled) {
       sp->seg = xr_segment_new(xr_cfg.service, &id);
@@ -314,7 +331,8 @@ int xr_span_begin(struct xr_span *sp)
 
   sp->sampled = id.sampled;
   if (id.sampled) {
-    sp->sub = xr_entity_new(false, NULL);
+    /* SQL (no header): room for the statement's sql block. */
+    sp->sub = header ? xr_entity_new(false, NULL) : xr_entity_new_room(XR_ENTITY_SQL_ROOM);
     if (!sp->sub) {
       rc = -ENOMEM;
       goto fail;
@@ -322,8 +340,12 @@ int xr_span_begin(struct xr_span *sp)
     sp->sub->ns = "remote";
     memcpy(sp->sub->trace_id, id.trace_id, sizeof(id.trace_id));
     memcpy(sp->sub->parent_id, parent_of_sub, XR_ID_LEN + 1);
+    if (!header)
+      return 0;
     memcpy(sub_id, sp->sub->id, sizeof(sub_id));
   } else {
+    if (!header)
+      return 0;
     /* Unsampled: nothing is recorded, but downstream still learns the
      * Root and the decision (Node's and Go's behaviour). */
     xr_new_entity_id(sub_id);
@@ -335,6 +357,19 @@ int xr_span_begin(struct xr_span *sp)
 fail:
   xr_span_discard(sp);
   return rc;
+unsampled:
+  sp->sampled = false;
+  return 0;
+}
+
+int xr_span_begin(struct xr_span *sp)
+{
+  return xr_span_open(sp, true);
+}
+
+int xr_span_begin_local(struct xr_span *sp)
+{
+  return xr_span_open(sp, false);
 }
 
 void xr_span_discard(struct xr_span *sp)

@@ -47,6 +47,10 @@ const struct xr_config *xr_tracer_config(void);
 /* 0: span open (sampled or not), header set. -ENOENT: no context (call
  * untraced, no header). -ENOMEM: untraced. */
 int xr_span_begin(struct xr_span *sp) XR_WUR;
+/* The same for a call that passes no header downstream (SQL): header
+ * stays "", and an unsampled span costs its sampling decision alone (no
+ * trace or subsegment id is drawn). Same results otherwise. */
+int xr_span_begin_local(struct xr_span *sp) XR_WUR;
 /* Stamps the end time and sends or embeds the subsegment. */
 void xr_span_end(struct xr_span *sp);
 /* Drops the span without sending anything. */

@@ -1,7 +1,10 @@
 /* src/ptrmap.c: bounded open-addressing map with backward-shift deletion. */
 #include "util.h"
 
+#include "../../src/handles.h"
 #include "../../src/ptrmap.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 
@@ -214,6 +217,61 @@ static void test_random_dense(void **state)
   xr_ptrmap_destroy(&m);
 }
 
+/* src/handles.c's per-thread cache: a removed entry is never returned,
+ * and a key re-added (a new handle at a reused address) gives the new
+ * entry, on the thread that cached the old one and on others. */
+static struct xr_handles cached_tab = XR_HANDLES_INIT_CACHED("test handles", 64);
+static void *cached_other_get(void *key)
+{
+  return xr_handles_get(&cached_tab, key);
+}
+
+static void test_handles_cache(void **state)
+{
+  static int k1, k2;
+  bool created;
+  void *a, *b, *c, *got;
+  pthread_t th;
+  (void)state;
+
+  a = xr_handles_get_or_add(&cached_tab, &k1, 32, &created);
+  assert_non_null(a);
+  assert_true(created);
+  assert_ptr_equal(xr_handles_get(&cached_tab, &k1), a);
+  assert_ptr_equal(xr_handles_get(&cached_tab, &k1), a); /* a hit */
+  b = xr_handles_get_or_add(&cached_tab, &k2, 32, &created);
+  assert_true(created);
+  assert_ptr_equal(xr_handles_get(&cached_tab, &k1), a);
+  assert_ptr_equal(xr_handles_get(&cached_tab, &k2), b);
+  /* Another thread caches k2 too. */
+  assert_int_equal(pthread_create(&th, NULL, cached_other_get, &k2), 0);
+  assert_int_equal(pthread_join(th, &got), 0);
+  assert_ptr_equal(got, b);
+  /* Removed: gone from every cache, here and there. */
+  assert_ptr_equal(xr_handles_remove(&cached_tab, &k2), b);
+  free(b);
+  assert_null(xr_handles_get(&cached_tab, &k2));
+  assert_int_equal(pthread_create(&th, NULL, cached_other_get, &k2), 0);
+  assert_int_equal(pthread_join(th, &got), 0);
+  assert_null(got);
+  /* The same key again (ABA): the new entry. */
+  c = xr_handles_get_or_add(&cached_tab, &k2, 32, &created);
+  assert_true(created);
+  assert_ptr_equal(xr_handles_get(&cached_tab, &k2), c);
+  assert_int_equal(pthread_create(&th, NULL, cached_other_get, &k2), 0);
+  assert_int_equal(pthread_join(th, &got), 0);
+  assert_ptr_equal(got, c);
+  /* Removing k1 (cached here earlier) also leaves k2 right. */
+  assert_ptr_equal(xr_handles_remove(&cached_tab, &k1), a);
+  free(a);
+  assert_null(xr_handles_get(&cached_tab, &k1));
+  assert_ptr_equal(xr_handles_get(&cached_tab, &k2), c);
+  assert_ptr_equal(xr_handles_remove(&cached_tab, &k2), c);
+  free(c);
+  assert_null(xr_handles_get(&cached_tab, &k2));
+  assert_null(xr_handles_get(&cached_tab, NULL));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -223,6 +281,7 @@ int main(void)
       cmocka_unit_test(test_cluster_removal),
       cmocka_unit_test(test_random_against_reference),
       cmocka_unit_test(test_random_dense),
+      cmocka_unit_test(test_handles_cache),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,8 @@
 #include "../../src/entity.h"
 #include "../../src/sql_call.h"
 
+#include <errno.h>
+
 #define TRACE "1-5759e988-bd862e3fe1be46a994272793"
 
 /* The document for sub as it goes on the wire. */
@@ -307,6 +309,140 @@ static void test_cache_follows_changes(void **state)
   xr_entity_free(sub);
 }
 
+/* The per-connection members are written from the template's pre-escaped
+ * fragment (xr_sql_json); the document must be byte for byte the one the
+ * writer makes escaping the five strings itself (sql.json NULL), at every
+ * size limit, for values with every kind of byte that needs care, long
+ * ones, and ones too long escaped for the template (no fragment). */
+static uint64_t frag_rng = 0x9e3779b97f4a7c15ULL;
+static unsigned frag_next(unsigned n)
+{
+  frag_rng ^= frag_rng << 13;
+  frag_rng ^= frag_rng >> 7;
+  frag_rng ^= frag_rng << 17;
+  return (unsigned)(frag_rng % n);
+}
+
+static void frag_value(char *field, unsigned maxlen)
+{
+  static const char *const parts[] = {
+      "a", "Z", "0", " ", "\"", "\\", "\x01", "\x1f", "\x7f", "\n", "/", "@", ":",
+      "%", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xff", "\xed\xa0\x80",
+      "abcdefgh", "PostgreSQL 15.18 (Debian)"};
+  char v[XR_DB_FIELD_MAX * 2];
+  unsigned len = 0, want = frag_next(4) == 0 ? maxlen : frag_next(maxlen + 1);
+
+  while (len < want) {
+    const char *p = parts[frag_next(XR_ARRAY_SIZE(parts))];
+    size_t n = strlen(p);
+    if (len + n >= sizeof(v))
+      break;
+    memcpy(v + len, p, n);
+    len += (unsigned)n;
+  }
+  v[len] = '\0';
+  xr_db_set(field, v); /* cut to the field as the hooks cut it */
+}
+
+static void frag_compare(struct xr_entity *sub)
+{
+  static char with[16384], without[16384];
+  const char *json = sub->sql.json;
+  int full, a, b;
+  size_t cap;
+
+  strcpy(sub->trace_id, TRACE);
+  sub->end_us = sub->start_us + 100;
+  full = xr_entity_write(sub, true, false, with, sizeof(with) - XR_WRITE_SLACK);
+  sub->sql.json = NULL;
+  b = xr_entity_write(sub, true, false, without, sizeof(without) - XR_WRITE_SLACK);
+  assert_true(full > 0);
+  assert_int_equal(full, b);
+  if (memcmp(with, without, (size_t)full) != 0)
+    fail_msg("documents differ:\n fragment: %.*s\n strings:  %.*s", full, with, b, without);
+  /* Every limit near the document's size, and some far below it: the
+   * same length or the same refusal, the same bytes. */
+  for (cap = 0; cap <= (size_t)full + 1; cap += (cap + 300 < (size_t)full ? 37 : 1)) {
+    sub->sql.json = json;
+    a = xr_entity_write(sub, true, false, with, cap);
+    sub->sql.json = NULL;
+    b = xr_entity_write(sub, true, false, without, cap);
+    assert_int_equal(a, b);
+    assert_int_equal(a, cap >= (size_t)full ? full : -EMSGSIZE);
+    if (a > 0)
+      assert_memory_equal(with, without, (size_t)a);
+  }
+  sub->sql.json = json;
+}
+
+static void test_json_fragment_same_bytes(void **state)
+{
+  static const char *const queries[] = {NULL, "SELECT 1", "SELECT \"x\\y\" FROM t\n",
+                                        "SELECT '\xc3\xa9\xff'"};
+  struct xr_db_info db;
+  struct xr_entity *sub;
+  int i, fragments = 0, without = 0;
+
+  (void)state;
+  for (i = 0; i < 3000; i++) {
+    const char *q = queries[frag_next(XR_ARRAY_SIZE(queries))];
+    db = frag_next(2) ? pg() : my("10.11.19-MariaDB-0+deb12u1");
+    if (frag_next(8) == 0)
+      db.server_version[0] = '\0'; /* MySQL never reached: no type */
+    frag_value(db.host, XR_DB_FIELD_MAX - 1);
+    if (frag_next(3) == 0)
+      db.host[0] = '\0';
+    frag_value(db.database, XR_DB_FIELD_MAX - 1);
+    frag_value(db.user, XR_DB_FIELD_MAX - 1);
+    frag_value(db.server_version, XR_DB_FIELD_MAX - 1);
+    frag_value(db.driver, XR_DB_FIELD_MAX - 1);
+    if (frag_next(5) == 0)
+      db.user[0] = db.driver[0] = '\0';
+    if (frag_next(10) == 0) {
+      /* Every byte a control character: escaped, more than the template holds. */
+      memset(db.host, 1, XR_DB_FIELD_MAX - 1);
+      memset(db.user, 2, XR_DB_FIELD_MAX - 1);
+      memset(db.server_version, 3, XR_DB_FIELD_MAX - 1);
+      memset(db.driver, 4, XR_DB_FIELD_MAX - 1);
+    }
+    xr_db_changed(&db);
+    /* Half of them with the block in the entity's spare room (SQL spans). */
+    sub = i % 2 ? xr_entity_new_room(XR_ENTITY_SQL_ROOM) : xr_entity_new(false, NULL);
+    assert_non_null(sub);
+    assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_QUERY, frag_next(2) != 0, q,
+                                  q ? strlen(q) : 0, frag_next(3)), 0);
+    if (sub->sql.json)
+      fragments++;
+    else
+      without++;
+    frag_compare(sub);
+    /* A second statement of the connection: from the built template. */
+    xr_entity_free(sub);
+    sub = i % 2 ? xr_entity_new_room(XR_ENTITY_SQL_ROOM) : xr_entity_new(false, NULL);
+    assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_EXECUTE, true, "SELECT 2", 8,
+                                  XR_SQL_SANITIZED), 0);
+    frag_compare(sub);
+    /* Replaced through xr_entity_set_sql: the fragment is dropped. */
+    assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_QUERY, false, "SELECT 3", 8,
+                                  XR_SQL_SANITIZED), 0);
+    assert_null(sub->sql.json);
+    frag_compare(sub);
+    xr_entity_free(sub);
+  }
+  /* Both paths were taken. */
+  assert_true(fragments > 100);
+  assert_true(without > 10);
+  /* The ordinary connection has its fragment. */
+  db = pg();
+  sub = xr_entity_new(false, NULL);
+  assert_int_equal(xr_sql_begin(sub, &db, XR_SQL_OP_QUERY, false, "SELECT 1", 8,
+                                XR_SQL_SANITIZED), 0);
+  assert_non_null(sub->sql.json);
+  assert_true(sub->sql.json_len > 0);
+  frag_compare(sub);
+  xr_entity_free(sub);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -318,6 +454,7 @@ int main(void)
       cmocka_unit_test(test_fail_scrubs_and_keeps_first),
       cmocka_unit_test(test_operation_merges_into_metadata),
       cmocka_unit_test(test_cache_follows_changes),
+      cmocka_unit_test(test_json_fragment_same_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -491,6 +491,70 @@ static void test_excluded(void **state)
   init_tracer(NULL);
 }
 
+/* xr_span_begin_local (SQL: no header downstream): unsampled, only the
+ * decision (no ids, no header); sampled, the same subsegment as
+ * xr_span_begin's, in call mode and inside a thread segment. */
+static void test_local_spans(void **state)
+{
+  static const char *const unsampled[] = {
+      "_X_AMZN_TRACE_ID", "Root=" ROOT ";Parent=" PARENT ";Sampled=0;" LINEAGE, NULL};
+  struct xr_span sp;
+  cJSON *doc, *subs;
+  char seg_id[17];
+  (void)state;
+
+  init_tracer(unsampled);
+  assert_int_equal(xr_span_begin_local(&sp), 0);
+  assert_false(sp.sampled);
+  assert_null(sp.sub);
+  assert_null(sp.seg);
+  assert_string_equal(sp.header, "");
+  xr_span_end(&sp);
+  ut_expect_silence(ut_rx, 50);
+
+  init_tracer(NULL); /* XRAY_AUTO_SAMPLING=all: sampled */
+  assert_int_equal(xr_span_begin_local(&sp), 0);
+  assert_true(sp.sampled);
+  assert_non_null(sp.sub);
+  assert_non_null(sp.seg);
+  assert_string_equal(sp.header, "");
+  assert_true(xr_is_trace_id(sp.sub->trace_id, strlen(sp.sub->trace_id)));
+  assert_string_equal(sp.sub->trace_id, sp.seg->trace_id);
+  assert_string_equal(sp.sub->parent_id, sp.seg->id);
+  assert_true(sp.sub->room >= XR_ENTITY_SQL_ROOM);
+  xr_entity_set_name(sp.sub, "db");
+  xr_span_end(&sp);
+  doc = ut_recv_doc(ut_rx, 2000);
+  assert_non_null(doc);
+  subs = cJSON_GetObjectItemCaseSensitive(doc, "subsegments");
+  assert_int_equal(cJSON_GetArraySize(subs), 1);
+  assert_string_equal(ut_str(cJSON_GetArrayItem(subs, 0), "name"), "db");
+  cJSON_Delete(doc);
+
+  /* Inside an unsampled thread segment: nothing; a sampled one: embedded. */
+  assert_int_equal(xr_thread_segment_begin("h", "Root=" ROOT ";Parent=" PARENT ";Sampled=0"), 0);
+  assert_int_equal(xr_span_begin_local(&sp), 0);
+  assert_null(sp.sub);
+  assert_false(sp.sampled);
+  xr_span_end(&sp);
+  assert_int_equal(xr_thread_segment_end(), 0);
+  ut_expect_silence(ut_rx, 50);
+  assert_int_equal(xr_thread_segment_begin("h", NULL), 0);
+  assert_int_equal(xr_span_begin_local(&sp), 0);
+  assert_non_null(sp.sub);
+  assert_null(sp.seg);
+  assert_string_equal(sp.header, "");
+  strcpy(seg_id, sp.sub->parent_id);
+  xr_span_end(&sp);
+  assert_int_equal(xr_thread_segment_end(), 0);
+  doc = ut_recv_doc(ut_rx, 2000);
+  assert_non_null(doc);
+  assert_string_equal(ut_str(doc, "id"), seg_id);
+  subs = cJSON_GetObjectItemCaseSensitive(doc, "subsegments");
+  assert_int_equal(cJSON_GetArraySize(subs), 1);
+  cJSON_Delete(doc);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -510,6 +574,7 @@ int main(void)
       cmocka_unit_test_setup(test_span_outlives_owner, setup),
       cmocka_unit_test_setup(test_context_header_too_small, setup),
       cmocka_unit_test_setup(test_excluded, setup),
+      cmocka_unit_test_setup(test_local_spans, setup),
   };
   return cmocka_run_group_tests(tests, ut_rx_group_setup, ut_rx_group_teardown);
 }
