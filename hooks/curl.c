@@ -68,7 +68,8 @@ XR_EXPORT CURLcode curl_easy_perform(CURL *h)
 {
   void *const *api = xr_resolve(&xr_curl_family, XR_RA);
   int saved = errno;
-  bool ready, traced = false;
+  struct xr_curl_handle *traced = NULL;
+  bool ready;
   CURLcode rc;
 
   if (!api)
@@ -83,7 +84,7 @@ XR_EXPORT CURLcode curl_easy_perform(CURL *h)
   if (ready) {
     saved = errno;
     if (traced)
-      xr_curl_end(h, rc, false);
+      xr_curl_end_st(traced, h, rc, false);
     xr_depth--;
     errno = saved;
   }
@@ -195,7 +196,7 @@ XR_EXPORT CURLMcode curl_multi_add_handle(CURLM *m, CURL *h)
     return CURLM_INTERNAL_ERROR;
   if (xr_ready(XR_HOOK_CURL) && xr_depth == 0) {
     xr_depth++;
-    traced = xr_curl_begin(api, h);
+    traced = xr_curl_begin(api, h) != NULL;
     xr_depth--;
     errno = saved;
   }

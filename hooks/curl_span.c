@@ -44,9 +44,14 @@ struct xr_curl_handle {
   char *span_url;         /* URL read from CURLU at begin */
   /* The URL of the transfer (st->url or span_url) parsed at begin, valid
    * while begin_url is that string and unchanged: the effective URL is
-   * most often the same, and is then not parsed again at the end. */
+   * most often the same, and is then not parsed again at the end. When it
+   * is st->url, the parse is kept for the handle's next transfers (a
+   * keep-alive loop reuses the URL): xr_forget_url drops it whenever st->url
+   * or the CURLU changes. clean_url: xr_url_clean of that parse, made at
+   * the first record, or NULL. */
   const char *begin_url;
   struct xr_url begin_parsed;
+  char *clean_url;
   struct xr_span span;
   struct xr_aws_call aws;
   struct curl_slist node; /* our header line, in front of the program's */
@@ -67,6 +72,14 @@ static struct xr_curl_handle *xr_lookup_or_create(CURL *h)
   if (st && created)
     st->postsize = -1;
   return st;
+}
+
+/* The cached parse (and its clean form) no longer describes the URL. */
+static void xr_forget_url(struct xr_curl_handle *st)
+{
+  st->begin_url = NULL;
+  free(st->clean_url);
+  st->clean_url = NULL;
 }
 
 static void xr_set_string(char **dst, const char *src, size_t max)
@@ -106,11 +119,15 @@ void xr_curl_note_option(void *const *api, CURL *h, CURLoption opt,
     return;
   switch (opt) {
   case CURLOPT_URL:
-    st->begin_url = NULL; /* may point into the string freed here */
+    /* Programs often set the same URL before each transfer: keep the
+     * copy and its parse then (strndup would copy exactly st->url). */
+    if (arg->p && st->url && strncmp(st->url, arg->p, XR_URL_COPY_MAX) == 0)
+      break;
+    xr_forget_url(st); /* begin_url may be the string freed here */
     xr_set_string(&st->url, arg->p, XR_URL_COPY_MAX);
     break;
   case CURLOPT_CURLU:
-    st->begin_url = NULL;
+    xr_forget_url(st);
     st->curlu = arg->p;
     break;
   case CURLOPT_HTTPHEADER:
@@ -282,7 +299,7 @@ static void xr_collect_aws(struct xr_curl_handle *st, const struct xr_url *u)
   }
 }
 
-bool xr_curl_begin(void *const *api, CURL *h)
+struct xr_curl_handle *xr_curl_begin(void *const *api, CURL *h)
 {
   struct xr_curl_handle *st = xr_lookup_or_create(h);
   const char *url;
@@ -290,12 +307,18 @@ bool xr_curl_begin(void *const *api, CURL *h)
   bool have_url = false, present = false;
 
   if (!st || st->active)
-    return false;
+    return NULL;
   u = &st->begin_parsed;
-  st->begin_url = NULL;
+  url = st->url;
+  if (!st->curlu && url && st->begin_url == url) {
+    have_url = true; /* the same string as the last transfer: parsed then */
+    if (!xr_is_http(u->scheme) || xr_tracer_excluded(u->host, xr_url_port(u)))
+      return NULL;
+    goto parsed;
+  }
+  xr_forget_url(st);
   free(st->span_url);
   st->span_url = NULL;
-  url = st->url;
   if (st->curlu && api[XR_CURL_URL_GET]) {
     char *s = NULL;
     if (XR_CURL(api, XR_CURL_URL_GET, xr_curl_url_get_fn)(st->curlu, CURLUPART_URL,
@@ -309,18 +332,19 @@ bool xr_curl_begin(void *const *api, CURL *h)
   if (url && xr_url_parse(url, u) == 0) {
     have_url = true;
     if (!xr_is_http(u->scheme) || xr_tracer_excluded(u->host, xr_url_port(u)))
-      return false;
+      return NULL;
   } else if (url && xr_has_other_scheme(url)) {
-    return false; /* file:///etc/hostname: no host to parse, still not HTTP */
+    return NULL; /* file:///etc/hostname: no host to parse, still not HTTP */
   }
-  memset(&st->aws, 0, sizeof(st->aws));
+parsed:
+  xr_aws_clear(&st->aws);
   st->s3_bucket = st->s3_key = false;
   if (have_url)
     xr_aws_from_host(u->host, &st->aws);
   xr_collect_aws(st, have_url ? u : NULL);
 
   if (xr_span_begin(&st->span) < 0)
-    return false;
+    return NULL;
   if (have_url)
     st->begin_url = url; /* begin_parsed holds its parse */
   st->api = api;
@@ -339,7 +363,7 @@ bool xr_curl_begin(void *const *api, CURL *h)
                          h, CURLOPT_HTTPHEADER, &st->node) == CURLE_OK;
     }
   }
-  return true;
+  return st;
 }
 
 static void xr_restore_headers(struct xr_curl_handle *st, CURL *h)
@@ -379,14 +403,24 @@ static void xr_record(struct xr_curl_handle *st, CURL *h, CURLcode result,
     (void)getinfo(h, CURLINFO_EFFECTIVE_METHOD, &emethod); /* 7.72+ */
     (void)getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     (void)getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
-    (void)getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &size);
+    if (clen < 0 && status > 0) /* the only case that reads it */
+      (void)getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &size);
   }
   call.method = emethod && *emethod ? emethod
                 : st->method[0]     ? st->method
                                     : xr_hint_names[st->hint];
   call.url = eurl && *eurl ? eurl : st->span_url ? st->span_url : st->url;
-  if (call.url && st->begin_url && strcmp(call.url, st->begin_url) == 0)
+  if (call.url && st->begin_url && strcmp(call.url, st->begin_url) == 0) {
     call.parsed = &st->begin_parsed;
+    /* Kept only for st->url: a CURLU's URL is read and parsed anew at each
+     * begin, so caching its clean form would only add an allocation. */
+    if (!st->clean_url && st->begin_url == st->url) {
+      char clean[XR_URL_RECORD_MAX];
+      (void)xr_url_clean(&st->begin_parsed, clean, sizeof(clean));
+      st->clean_url = strdup(clean); /* NULL: cleaned again next time */
+    }
+    call.clean_url = st->clean_url;
+  }
   call.status = status;
   /* The Content-Length header when there was one, else the body size. */
   call.content_length = clen >= 0 ? (long long)clen
@@ -417,8 +451,12 @@ static void xr_record(struct xr_curl_handle *st, CURL *h, CURLcode result,
 
 void xr_curl_end(CURL *h, CURLcode result, bool aborted)
 {
-  struct xr_curl_handle *st = xr_lookup(h);
+  xr_curl_end_st(xr_lookup(h), h, result, aborted);
+}
 
+void xr_curl_end_st(struct xr_curl_handle *st, CURL *h, CURLcode result,
+                    bool aborted)
+{
   if (!st || !st->active)
     return;
   if (st->span.sub)
@@ -451,6 +489,7 @@ static void xr_handle_free(struct xr_curl_handle *st)
   free(st->url);
   free(st->postcopy);
   free(st->span_url);
+  free(st->clean_url);
   free(st);
 }
 
@@ -471,6 +510,7 @@ void xr_curl_reset(CURL *h)
   free(st->url);
   free(st->postcopy);
   free(st->span_url);
+  free(st->clean_url);
   memset(st, 0, sizeof(*st));
   st->postsize = -1;
 }
@@ -500,7 +540,7 @@ void xr_curl_dup(void *const *api, CURL *from, CURL *to)
     dst->postcopy_len = src->postcopy_len;
   }
   dst->errbuf = NULL; /* curl does not copy the error buffer either */
-  dst->begin_url = NULL;
+  xr_forget_url(dst);
 }
 
 void xr_curl_fork_child(void)

@@ -29,11 +29,19 @@ union xr_optarg {
 
 void xr_curl_note_option(void *const *api, CURL *h, CURLoption opt,
                          const union xr_optarg *arg);
-/* Starts the span of a transfer of h; false when it is not traced. */
-bool xr_curl_begin(void *const *api, CURL *h);
+struct xr_curl_handle;
+
+/* Starts the span of a transfer of h: h's state, or NULL when it is not
+ * traced. The state stays valid until curl_easy_cleanup(h) (which libcurl
+ * forbids during h's own transfer), so curl_easy_perform may hand it to
+ * xr_curl_end_st instead of looking h up again. */
+struct xr_curl_handle *xr_curl_begin(void *const *api, CURL *h);
 /* Ends h's open span, if any. aborted: the transfer never completed
  * (removed from its multi handle or cleaned up first). */
 void xr_curl_end(CURL *h, CURLcode result, bool aborted);
+/* xr_curl_end with st = xr_curl_begin(api, h) of this transfer. */
+void xr_curl_end_st(struct xr_curl_handle *st, CURL *h, CURLcode result,
+                    bool aborted);
 bool xr_curl_span_open(CURL *h);
 /* The transfer of h will not happen after all: drop the span unsent and
  * put the program's headers back. */

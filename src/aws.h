@@ -21,6 +21,16 @@ struct xr_aws_call {
   char queue_url[512];
 };
 
+/* Empties a (as a memset would for every reader: the fields are only ever
+ * written and read as NUL-terminated strings), without writing its ~1 KiB
+ * for each transfer. */
+static inline void xr_aws_clear(struct xr_aws_call *a)
+{
+  a->is_aws = false;
+  a->service[0] = a->region[0] = a->operation[0] = '\0';
+  a->table_name[0] = a->queue_url[0] = '\0';
+}
+
 void xr_aws_from_host(const char *host, struct xr_aws_call *a);
 void xr_aws_from_authorization(const char *value, struct xr_aws_call *a);
 void xr_aws_from_target(const char *value, struct xr_aws_call *a);

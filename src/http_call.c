@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XR_URL_RECORD_MAX 2048
-
 static void xr_upper(char *dst, size_t cap, const char *src)
 {
   size_t i;
@@ -62,8 +60,12 @@ int xr_http_record(struct xr_entity *sub, const struct xr_http_call *c)
   h->url = NULL;
   if (have_url) {
     /* A URL too long for the buffer is recorded cut, never with its query. */
-    (void)xr_url_clean(u, url, sizeof(url));
-    h->url = strdup(url);
+    const char *clean = url;
+    if (c->clean_url && u == c->parsed)
+      clean = c->clean_url;
+    else
+      (void)xr_url_clean(u, url, sizeof(url));
+    h->url = strdup(clean);
     if (!h->url)
       return -ENOMEM;
   }

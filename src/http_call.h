@@ -19,6 +19,8 @@ struct xr_http_call {
   const char *url;            /* as the program gave it (may hold secrets) */
   const struct xr_url *parsed; /* url already parsed (xr_url_parse returned
                                   0 for this very string), or NULL */
+  const char *clean_url;      /* xr_url_clean of parsed (buffer of
+                                 XR_URL_RECORD_MAX), or NULL */
   long status;                /* 0: no response */
   long long content_length;   /* -1: unknown */
   const char *error_type;     /* transport failure, e.g. "CURLE_COULDNT_CONNECT" */
@@ -27,6 +29,9 @@ struct xr_http_call {
   const char *request_id;     /* x-amzn-RequestId / x-amz-request-id */
   const char *id_2;           /* x-amz-id-2 (S3) */
 };
+
+/* The buffer xr_url_clean is given for the recorded URL. */
+#define XR_URL_RECORD_MAX 2048
 
 int xr_http_record(struct xr_entity *sub, const struct xr_http_call *c) XR_WUR;
 
