@@ -109,6 +109,17 @@ static const char *xr_cached(const char *base, unsigned short off)
   return off == XR_DB_ABSENT ? NULL : base + off;
 }
 
+/* q zeroed, with the connection's constant members from the cache. */
+static void xr_db_cache_fields(const struct xr_db_cache *c, struct xr_sql *q)
+{
+  memset(q, 0, sizeof(*q));
+  q->url = xr_cached(c->tmpl, c->off[0]);
+  q->database_type = xr_cached(c->tmpl, c->off[1]);
+  q->database_version = xr_cached(c->tmpl, c->off[2]);
+  q->driver_version = xr_cached(c->tmpl, c->off[3]);
+  q->user = xr_cached(c->tmpl, c->off[4]);
+}
+
 /* Fills db's cache: what every statement of the connection records the
  * same way until a field changes. The name goes through
  * xr_entity_set_name on sub, the entity's own rule, and is kept as it
@@ -156,12 +167,7 @@ static void xr_db_cache_build(struct xr_db_info *db, struct xr_entity *sub)
   /* The same strings escaped once here rather than in every document,
    * in the room left (at least XR_DB_JSON_MAX bytes; escaping can take 6
    * per byte: when it does not fit, each document escapes them). */
-  memset(&q, 0, sizeof(q));
-  q.url = xr_cached(c->tmpl, c->off[0]);
-  q.database_type = xr_cached(c->tmpl, c->off[1]);
-  q.database_version = xr_cached(c->tmpl, c->off[2]);
-  q.driver_version = xr_cached(c->tmpl, c->off[3]);
-  q.user = xr_cached(c->tmpl, c->off[4]);
+  xr_db_cache_fields(c, &q);
   n = xr_sql_json(&q, c->tmpl + at, sizeof(c->tmpl) - at);
   c->json_off = XR_DB_ABSENT;
   c->json_len = 0;
@@ -193,12 +199,7 @@ int xr_sql_begin_processed(struct xr_entity *sub, struct xr_db_info *db,
   if (sub->sql.block || sub->metadata) {
     /* Not a fresh subsegment: xr_entity_set_sql knows how to replace a
      * block and merge the operation into a metadata tree. */
-    memset(&q, 0, sizeof(q));
-    q.url = xr_cached(c->tmpl, c->off[0]);
-    q.database_type = xr_cached(c->tmpl, c->off[1]);
-    q.database_version = xr_cached(c->tmpl, c->off[2]);
-    q.driver_version = xr_cached(c->tmpl, c->off[3]);
-    q.user = xr_cached(c->tmpl, c->off[4]);
+    xr_db_cache_fields(c, &q);
     q.prepared = prepared;
     q.sanitized_query = processed;
     q.operation = xr_op_names[op];

@@ -66,22 +66,33 @@ done
 tmp=$(mktemp -d)
 trap '[ -n "${sink_pid:-}" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
-# Instructions counted in one run: the "totals:" (else "summary:") line
-# of the out file, valgrind writes it at exit.
-count() { # name preload(0|1) driver args...
-  local name=$1 pre=$2 out="$tmp/$1.$2.out" ld=
-  shift 2
-  [ "$pre" = 1 ] && ld=$lib
-  if ! env ${ld:+LD_PRELOAD=$ld} XRAY_AUTO_SAMPLING=all XRAY_AUTO_LOG_LEVEL=off \
-      AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:9 \
-      valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
-      "$@" >"$tmp/$name.$pre.log" 2>&1; then
-    echo "FAIL: $name (preload=$pre): $* failed:" >&2
-    cat "$tmp/$name.$pre.log" >&2
+# Runs `env VARS... valgrind --tool=callgrind --callgrind-out-file=OUT ARGS...`
+# and prints the instructions it counted: the "totals:" (else "summary:")
+# line of OUT, which valgrind writes at exit. A failed run ends the script.
+cg() { # label log out VARS... -- valgrind-args... command args...
+  local label=$1 log=$2 out=$3 vars=()
+  shift 3
+  while [ "$1" != -- ]; do vars+=("$1"); shift; done
+  shift
+  if ! env "${vars[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
+      >"$log" 2>&1; then
+    echo "FAIL: $label: $* failed:" >&2
+    cat "$log" >&2
     exit 2
   fi
   awk '/^totals:/ { t = $2 } /^summary:/ { s = $2 }
        END { if (t != "") print t; else if (s != "") print s; else print "" }' "$out"
+}
+
+# The measured loop of a tests/perf driver alone (--instr-atstart=no: the
+# driver brackets it with callgrind client requests).
+count() { # name preload(0|1) driver args...
+  local name=$1 pre=$2 ld=
+  shift 2
+  [ "$pre" = 1 ] && ld=$lib
+  cg "$name (preload=$pre)" "$tmp/$name.$pre.log" "$tmp/$name.$pre.out" \
+    ${ld:+LD_PRELOAD=$ld} XRAY_AUTO_SAMPLING=all XRAY_AUTO_LOG_LEVEL=off \
+    AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:9 -- --instr-atstart=no "$@"
 }
 
 # A whole process counted from its first instruction, as
@@ -90,22 +101,16 @@ count() { # name preload(0|1) driver args...
 # path of fixed length (mktemp's) keeps the figure independent of where the
 # build directory is.
 count_start() { # preload(0|1) command args...
-  local pre=$1 out="$tmp/startup.$1.out" ld=
+  local pre=$1 ld=
   shift
   if [ "$pre" = 1 ]; then
     ld=$tmp/libxray-auto.so
     [ -e "$ld" ] || cp "$lib" "$ld" || exit 2
   fi
-  if ! env ${ld:+LD_PRELOAD=$ld} AWS_XRAY_DAEMON_ADDRESS=xray-daemon:2000 \
-      AWS_XRAY_TRACING_NAME=app AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 AWS_REGION=us-east-1 \
-      valgrind --tool=callgrind --callgrind-out-file="$out" \
-      "$@" >"$tmp/startup.$pre.log" 2>&1; then
-    echo "FAIL: startup (preload=$pre): $* failed:" >&2
-    cat "$tmp/startup.$pre.log" >&2
-    exit 2
-  fi
-  awk '/^totals:/ { t = $2 } /^summary:/ { s = $2 }
-       END { if (t != "") print t; else if (s != "") print s; else print "" }' "$out"
+  cg "startup (preload=$pre)" "$tmp/startup.$pre.log" "$tmp/startup.$pre.out" \
+    ${ld:+LD_PRELOAD=$ld} AWS_XRAY_DAEMON_ADDRESS=xray-daemon:2000 \
+    AWS_XRAY_TRACING_NAME=app AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 AWS_REGION=us-east-1 \
+    -- "$@"
 }
 
 # sql.traced: the fixture's server, a UDP sink (a closed port would make
@@ -135,20 +140,14 @@ while os.getppid() == int(sys.argv[1]):
   [ -s "$tmp/sink.port" ] || { echo "FAIL: sql.traced: the UDP sink did not start" >&2; exit 2; }
 }
 count_sql() { # preload(0|1) queries
-  local pre=$1 n=$2 out="$tmp/sql.$1.$2.out" ld=
+  local pre=$1 n=$2 ld=
   [ "$pre" = 1 ] && ld=$lib
-  if ! env ${ld:+LD_PRELOAD=$ld} XRAY_AUTO_SAMPLING=all XRAY_AUTO_SEGMENT=process \
-      XRAY_AUTO_LOG_LEVEL=off AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$(cat "$tmp/sink.port")" \
-      PGPASSWORD="$(sql_info password)" \
-      valgrind --tool=callgrind --instr-atstart=yes --callgrind-out-file="$out" \
-      "$build/bench_sql" pg "$(sql_info host)" "$(sql_info port)" "$(sql_info user)" \
-      "$(sql_info database)" "$n" 0 >"$tmp/sql.$pre.log" 2>&1; then
-    echo "FAIL: sql.traced (preload=$pre): bench_sql failed:" >&2
-    cat "$tmp/sql.$pre.log" >&2
-    exit 2
-  fi
-  awk '/^totals:/ { t = $2 } /^summary:/ { s = $2 }
-       END { if (t != "") print t; else if (s != "") print s; else print "" }' "$out"
+  cg "sql.traced (preload=$pre)" "$tmp/sql.$pre.log" "$tmp/sql.$pre.$n.out" \
+    ${ld:+LD_PRELOAD=$ld} XRAY_AUTO_SAMPLING=all XRAY_AUTO_SEGMENT=process \
+    XRAY_AUTO_LOG_LEVEL=off AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:$(cat "$tmp/sink.port")" \
+    PGPASSWORD="$(sql_info password)" -- --instr-atstart=yes \
+    "$build/bench_sql" pg "$(sql_info host)" "$(sql_info port)" "$(sql_info user)" \
+    "$(sql_info database)" "$n" 0
 }
 
 declare -A measured
