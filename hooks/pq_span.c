@@ -36,7 +36,10 @@ struct xr_pq_conn {
   unsigned prep_next;
 };
 
-static struct xr_handles xr_pq_conns = XR_HANDLES_INIT("PGconn connections", XR_PQ_CONNS);
+/* Cached per thread (handles.h): xr_pq_forget removes an entry before the
+ * real PQfinish, the connection's last use. */
+static struct xr_handles xr_pq_conns =
+    XR_HANDLES_INIT_CACHED("PGconn connections", XR_PQ_CONNS);
 
 /* Spans queued on all connections, and connections marked lost. While
  * both are 0 and a connection is not in pipeline mode, an unsampled
@@ -65,68 +68,22 @@ static void xr_set_lost(struct xr_pq_conn *st, bool lost)
     atomic_fetch_sub_explicit(&xr_pq_lost, 1, memory_order_relaxed);
 }
 
-/*
- * The entry this thread looked up last, in front of the table (whose
- * lookups take its lock, which the threads of a program that runs a
- * connection each would contend for at every statement and result).
- * Valid while no entry has left the table since (xr_pq_gone unchanged):
- * an entry leaves only at PQfinish, the connection's last use, so a thread
- * that holds a stale pointer to a freed entry also holds a stale
- * generation; whoever uses a connection after another thread finished
- * one (even at the same address) does so after that thread's increment.
- */
-struct xr_pq_last {
-  const PGconn *conn;
-  struct xr_pq_conn *st;
-  unsigned gone;
-};
-static XR_TLS struct xr_pq_last xr_pq_last;
-static atomic_uint xr_pq_gone;
-
-static struct xr_pq_conn *xr_cached(const PGconn *conn, unsigned *gone)
-{
-  *gone = atomic_load_explicit(&xr_pq_gone, memory_order_acquire);
-  if (conn && xr_pq_last.conn == conn && xr_pq_last.gone == *gone)
-    return xr_pq_last.st;
-  return NULL;
-}
-
-static void xr_remember_entry(const PGconn *conn, struct xr_pq_conn *st, unsigned gone)
-{
-  if (!st)
-    return;
-  xr_pq_last.conn = conn;
-  xr_pq_last.st = st;
-  xr_pq_last.gone = gone;
-}
-
 /* The entry of conn, or NULL. */
 static struct xr_pq_conn *xr_find(PGconn *conn)
 {
-  unsigned gone;
-  struct xr_pq_conn *st = xr_cached(conn, &gone);
-  if (!st) {
-    st = xr_handles_get(&xr_pq_conns, conn);
-    xr_remember_entry(conn, st, gone);
-  }
-  return st;
+  return xr_handles_get(&xr_pq_conns, conn);
 }
 
 /* The entry of conn, created when absent; NULL when the table is full. */
 static struct xr_pq_conn *xr_conn(PGconn *conn)
 {
   bool created;
-  unsigned gone;
-  struct xr_pq_conn *st = xr_cached(conn, &gone);
+  struct xr_pq_conn *st = xr_handles_get_or_add(&xr_pq_conns, conn, sizeof(*st), &created);
 
-  if (st)
-    return st;
-  st = xr_handles_get_or_add(&xr_pq_conns, conn, sizeof(*st), &created);
   if (st && created) {
     st->tail = &st->head;
     st->db.engine = XR_DB_POSTGRES;
   }
-  xr_remember_entry(conn, st, gone);
   return st;
 }
 
@@ -521,10 +478,6 @@ void xr_pq_forget(void *const *api, PGconn *conn)
     return;
   st = xr_handles_remove(&xr_pq_conns, conn);
   if (st) {
-    /* Before the entry is freed: every thread's cached pointer to an
-     * entry goes stale. */
-    atomic_fetch_add_explicit(&xr_pq_gone, 1, memory_order_release);
-    xr_pq_last.conn = NULL;
     if (st->connecting && st->connect.sub) {
       xr_fill(api, conn, st);
       if (xr_sql_begin(st->connect.sub, &st->db, XR_SQL_OP_CONNECT, false, NULL, 0,
