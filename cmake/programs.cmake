@@ -164,3 +164,11 @@ else()
   file(WRITE "${CMAKE_BINARY_DIR}/cxx_exceptions.skip"
        "no C++ compiler found when configuring (install g++: scripts/deps.sh)\n")
 endif()
+
+# The C API (include/xray-auto.h) used header-only: a batch job with a segment, nested
+# subsegments, annotations, metadata, the user, errors and a plain-socket GET. Links libc
+# only (and libdl where dlsym is not in libc, glibc < 2.34): runs with or without the preload.
+add_executable(api_example "${XR_SOURCE_DIR}/examples/api_example.c")
+target_include_directories(api_example PRIVATE "${XR_SOURCE_DIR}/include")
+target_link_libraries(api_example PRIVATE ${CMAKE_DL_LIBS})
+set_target_properties(api_example PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")

@@ -2,7 +2,9 @@
 
 #include "guard.h"
 
+#define XRAY_AUTO_NO_DLSYM
 #include "../include/xray-auto.h"
+#include "../src/api.h"
 #include "../src/config.h"
 #include "../src/emitter.h"
 #include "../src/ids.h"
@@ -40,6 +42,7 @@ static void xr_atfork_child(void)
   xr_ids_fork_child();
   xr_emitter_fork_child();
   xr_tracer_fork_child();
+  xr_api_fork_child();
   xr_curl_fork_child();
   xr_pq_fork_child();
   xr_my_fork_child();

@@ -438,6 +438,8 @@ static void xr_put_entity(struct xr_out *o, const struct xr_entity *e,
     XR_PUTS(o, ",\"in_progress\":true");
   if (e->ns)
     xr_put_kstr(o, "namespace", e->ns);
+  if (e->user)
+    xr_put_kstr(o, "user", e->user);
   xr_put_http(o, &e->http);
   if (e->segment)
     xr_put_segment_aws(o, e->aws);

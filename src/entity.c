@@ -97,6 +97,8 @@ void xr_entity_free(struct xr_entity *e)
       cJSON_Delete(e->metadata);
     if (e->header_extra)
       free(e->header_extra);
+    if (e->user)
+      free(e->user);
     if (e->name != e->name_buf)
       free(e->name);
     free(e);
@@ -144,11 +146,20 @@ void xr_entity_apply_status(struct xr_entity *e, long status)
 int xr_entity_add_exception(struct xr_entity *e, const char *type,
                             const char *message, bool remote)
 {
+  return xr_entity_add_error(e, type, message, XR_FLAG_FAULT, remote, 0);
+}
+
+int xr_entity_add_error(struct xr_entity *e, const char *type, const char *message,
+                        unsigned flags, bool remote, int max)
+{
   cJSON *cause, *list, *ex;
   char id[XR_ID_LEN + 1];
   char cwd[512];
 
-  e->flags |= XR_FLAG_FAULT;
+  list = e->cause ? cJSON_GetObjectItemCaseSensitive(e->cause, "exceptions") : NULL;
+  if (max > 0 && list && cJSON_GetArraySize(list) >= max)
+    return -E2BIG;
+  e->flags |= flags;
   cause = xr_json_slot(&e->cause);
   if (!cause)
     return -ENOMEM;
@@ -270,6 +281,8 @@ cJSON *xr_entity_to_json(const struct xr_entity *e, bool independent,
     cJSON_AddTrueToObject(o, "in_progress");
   if (e->ns)
     cJSON_AddStringToObject(o, "namespace", e->ns);
+  if (e->user)
+    cJSON_AddStringToObject(o, "user", e->user);
   if (e->http.has_request || e->http.status > 0 || e->http.content_length >= 0) {
     cJSON *http = cJSON_AddObjectToObject(o, "http");
     if (!http)

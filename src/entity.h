@@ -58,28 +58,35 @@ struct xr_entity {
   char id[XR_ID_LEN + 1];
   char trace_id[XR_TRACE_ID_LEN + 1];
   char parent_id[XR_ID_LEN + 1]; /* "" when none */
+  unsigned flags;                /* here: fills the padding after the ids */
   /* Sanitized (names.h), at most XR_NAME_MAX_BYTES: name_buf, or a heap
    * copy (owned) when longer, so that the struct stays small enough for
    * the allocator's per-thread cache (glibc's tcache: requests up to 1032
    * bytes). Never NULL; "" until set. */
   char *name;
-  const char *ns;                /* static "remote"/"aws" or NULL */
+  const char *ns;                /* static "remote"/"aws"/"local" or NULL */
   int64_t start_us;
   int64_t end_us;                /* 0 while in progress */
-  unsigned flags;
   char *header_extra;            /* segments: Lineage etc. to pass on */
   /* Inbound-request segments (tracer.c): shared between the connection
    * that owns them and the thread they are installed on; guarded by the
    * tracer's inbound lock. */
   bool inbound;
   bool closed;                   /* ended: children go out on their own */
+  /* The C API: bytes of metadata text recorded (bounded by
+   * XR_API_META_TOTAL, which fits; here: fills padding). */
+  unsigned short api_meta_bytes;
   unsigned refs;
   struct xr_http http;
   struct xr_sql sql;             /* block NULL: no sql */
   /* Free-form parts; on segments, aws holds members besides aws.xray,
    * which serialization adds. */
   cJSON *aws, *cause, *annotations, *metadata;
+  char *user;                    /* owned; segments: "user" (the C API) */
   unsigned room;                 /* bytes of spare (xr_entity_new_room) */
+  /* The C API (src/api.c): which open subsegment of a thread this is
+   * (0: not one). */
+  unsigned api_serial;
   char name_buf[XR_NAME_INLINE]; /* not zeroed past its first byte */
   /* room bytes, never zeroed: sql.block when it fits (one allocation and
    * one free less per statement); sql.block == spare is not freed. */
@@ -104,6 +111,10 @@ void xr_entity_apply_status(struct xr_entity *e, long status);
 /* Records an exception: sets fault and a cause object. 0 or -ENOMEM. */
 int xr_entity_add_exception(struct xr_entity *e, const char *type,
                             const char *message, bool remote) XR_WUR;
+/* The same with the flags to set (XR_FLAG_*) instead of fault; max > 0:
+ * -E2BIG, nothing changed, when cause.exceptions already holds max. */
+int xr_entity_add_error(struct xr_entity *e, const char *type, const char *message,
+                        unsigned flags, bool remote, int max) XR_WUR;
 /* Sets e->sql from src's strings (NULL or "": absent), copied into one
  * block; src->block is ignored. The operation goes to
  * metadata.xray_auto.operation: typed while e has no metadata tree, into

@@ -2,6 +2,7 @@
 
 #include "tracer.h"
 
+#include "api.h"
 #include "clock.h"
 #include "emitter.h"
 #include "ids.h"
@@ -277,6 +278,23 @@ static int xr_format_header(struct xr_span *sp, const char *trace_id,
   return 0;
 }
 
+/* The innermost open subsegment of the C API, when this thread has one in
+ * the context of key, becomes the span's parent and owner. One TLS load
+ * when the API is not used. */
+static inline void xr_span_api_owner(struct xr_span *sp, unsigned long key,
+                                     const char **parent_of_sub)
+{
+  struct xr_entity *top = xr_api_top;
+
+  if (XR_LIKELY(top == NULL) || xr_api_key != key)
+    return;
+  *parent_of_sub = top->id;
+  sp->owner = top;
+  sp->owner_serial = top->api_serial;
+  sp->owner_api = true;
+  sp->process = false;
+}
+
 /* header: the call passes a header downstream (sp->header). Without
  * one, an unsampled span is only its decision: no ids, no header text. */
 static int xr_span_open(struct xr_span *sp, bool header)
@@ -290,6 +308,7 @@ static int xr_span_open(struct xr_span *sp, bool header)
 
   sp->sub = sp->seg = sp->owner = NULL;
   sp->process = false;
+  sp->owner_api = false;
   sp->header[0] = '\0';
 
   if ((seg = xr_tseg_current()) != NULL) {
@@ -299,6 +318,7 @@ static int xr_span_open(struct xr_span *sp, bool header)
     parent_of_sub = seg->id;
     sp->owner = seg;
     sp->owner_serial = xr_tseg_serial;
+    xr_span_api_owner(sp, xr_tseg_serial, &parent_of_sub);
   } else if (xr_lambda_mode()) {
     /* Lambda sends the function segment: subsegments go on their own. */
     if (xr_lambda_context(&inv) < 0)
@@ -315,6 +335,7 @@ static int xr_span_open(struct xr_span *sp, bool header)
     xr_identity_of(&id, seg);
     parent_of_sub = seg->id;
     sp->process = true;
+    xr_span_api_owner(sp, 0, &parent_of_sub);
   } else if (xr_cfg.segment_mode == XR_SEGMENT_CALL) {
     xr_identity_init_ids(&id, xr_inherited(), NULL, header);
     parent_of_sub = NULL;
@@ -403,6 +424,12 @@ void xr_span_end(struct xr_span *sp)
     xr_entity_add_child(sp->seg, sub);
     (void)xr_emit_entity(sp->seg, false);
     xr_entity_free(sp->seg); /* frees sub too */
+  } else if (sp->owner_api) {
+    /* Still open on this thread: embedded; else its own document. */
+    if (!xr_api_adopt(sp->owner, (unsigned)sp->owner_serial, sub)) {
+      (void)xr_emit_entity(sub, true);
+      xr_entity_free(sub);
+    }
   } else if (sp->owner && sp->owner == xr_tseg &&
              sp->owner_serial == xr_tseg_serial) {
     struct xr_entity *owner = xr_tseg;
@@ -476,10 +503,71 @@ int xr_thread_segment_end(void)
   return 0;
 }
 
+int xr_tracer_api_context(struct xr_entity **seg, unsigned long *key)
+{
+  struct xr_entity *s;
+
+  if (xr_lambda_mode())
+    return -ENOTSUP;
+  if ((s = xr_tseg_current()) != NULL) {
+    *seg = s;
+    *key = xr_tseg_serial;
+    return 0;
+  }
+  if (xr_cfg.segment_mode != XR_SEGMENT_PROCESS)
+    return -ENOENT;
+  if ((s = xr_process_segment()) == NULL)
+    return -ENOMEM;
+  *seg = s;
+  *key = 0;
+  return 0;
+}
+
+void xr_tracer_api_attach(struct xr_entity *sub, unsigned long key)
+{
+  struct xr_entity *owner = xr_tseg;
+  bool embedded = false;
+
+  if (key && owner && key == xr_tseg_serial) {
+    if (owner->inbound)
+      pthread_mutex_lock(&xr_inbound_lock);
+    if (!owner->closed) {
+      xr_entity_add_child(owner, sub);
+      embedded = true;
+      if (owner->nchildren > XR_STREAM_THRESHOLD)
+        xr_stream_children(owner);
+    }
+    if (owner->inbound)
+      pthread_mutex_unlock(&xr_inbound_lock);
+  }
+  if (!embedded) {
+    (void)xr_emit_entity(sub, true);
+    xr_entity_free(sub);
+  }
+}
+
+bool xr_tracer_seg_acquire(struct xr_entity *seg)
+{
+  if (!seg->inbound)
+    return true;
+  pthread_mutex_lock(&xr_inbound_lock);
+  if (!seg->closed)
+    return true;
+  pthread_mutex_unlock(&xr_inbound_lock);
+  return false;
+}
+
+void xr_tracer_seg_release(struct xr_entity *seg)
+{
+  if (seg->inbound)
+    pthread_mutex_unlock(&xr_inbound_lock);
+}
+
 int xr_context_header(char *buf, size_t len)
 {
   struct xr_entity *ctx = xr_tseg_current();
   struct xr_trace_header h;
+  unsigned long key = xr_tseg_serial;
 
   if (!ctx && xr_lambda_mode()) {
     /* Parent = the function segment, as Lambda gave it. */
@@ -489,13 +577,17 @@ int xr_context_header(char *buf, size_t len)
       h.sampled = '0';
     return xr_trace_header_format(&h, buf, len);
   }
-  if (!ctx && xr_cfg.segment_mode == XR_SEGMENT_PROCESS)
+  if (!ctx && xr_cfg.segment_mode == XR_SEGMENT_PROCESS) {
     ctx = xr_process_segment();
+    key = 0;
+  }
   if (!ctx)
     return -ENOENT;
   memset(&h, 0, sizeof(h));
   memcpy(h.root, ctx->trace_id, sizeof(h.root));
-  memcpy(h.parent, ctx->id, sizeof(h.parent));
+  /* Parent: the innermost open subsegment of the C API, else the segment. */
+  memcpy(h.parent, xr_api_top && xr_api_key == key ? xr_api_top->id : ctx->id,
+         sizeof(h.parent));
   h.sampled = ctx->sampled ? '1' : '0';
   if (ctx->header_extra)
     xr_copy_extra(h.extra, ctx->header_extra);

@@ -36,6 +36,7 @@ struct xr_span {
   struct xr_entity *owner;  /* thread segment to embed into, if still open */
   unsigned long owner_serial;
   bool process;             /* send sub on its own (process segment) */
+  bool owner_api;           /* owner: an open subsegment of the C API */
   bool sampled;
   char header[XR_HEADER_MAX]; /* downstream X-Amzn-Trace-Id value */
 };
@@ -88,8 +89,25 @@ void xr_inbound_end(struct xr_entity *seg);
 void xr_inbound_drop(struct xr_entity *seg);
 
 /* The header a downstream call of this thread's context would carry, with
- * Parent = the segment itself. Length, or a negative errno. */
+ * Parent = the segment itself, or the innermost subsegment the C API has
+ * open in it. Length, or a negative errno. */
 int xr_context_header(char *buf, size_t len) XR_WUR;
+
+/*
+ * The C API's side (src/api.c). Its context: the calling thread's segment
+ * (*key = its serial, never 0) or, with XRAY_AUTO_SEGMENT=process, the
+ * process segment (*key = 0). -ENOENT: none; -ENOTSUP: Lambda (the
+ * function segment is Lambda's); -ENOMEM.
+ */
+int xr_tracer_api_context(struct xr_entity **seg, unsigned long *key) XR_WUR;
+/* Embeds the ended subsegment sub in the thread segment of key when it is
+ * still this thread's and open, else sends sub on its own; sub is the
+ * tracer's afterwards. */
+void xr_tracer_api_attach(struct xr_entity *sub, unsigned long key);
+/* Brackets a change of seg's own fields by the C API: false (nothing
+ * held) when seg, an inbound segment, was ended meanwhile. */
+bool xr_tracer_seg_acquire(struct xr_entity *seg) XR_WUR;
+void xr_tracer_seg_release(struct xr_entity *seg);
 
 /* Never traced: the daemon (UDP and TCP addresses), the Lambda Runtime
  * API, the instance metadata service. */

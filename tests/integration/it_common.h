@@ -36,6 +36,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Weak references below: plain declarations, not the header-only wrappers. */
+#ifndef XRAY_AUTO_NO_DLSYM
+#define XRAY_AUTO_NO_DLSYM
+#endif
 #include "xray-auto.h"
 
 #pragma weak xray_get_stats

@@ -43,6 +43,9 @@ CACHE = {}
 
 API_PROG = r'''
 #define _GNU_SOURCE
+/* Weak references or -lxray-auto: plain declarations (the header-only
+ * wrappers are test_api.py's). */
+#define XRAY_AUTO_NO_DLSYM
 #include <xray-auto.h>
 
 #include <arpa/inet.h>
