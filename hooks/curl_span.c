@@ -56,6 +56,8 @@ struct xr_curl_handle {
   struct xr_aws_call aws;
   struct curl_slist node; /* our header line, in front of the program's */
   char line[XR_HEADER_MAX + 32];
+  struct curl_slist tp_node; /* traceparent (XRAY_AUTO_PROPAGATE=w3c) */
+  char tp_line[sizeof("traceparent: ") + XR_TRACEPARENT_LEN];
 };
 
 static struct xr_handles xr_handles = XR_HANDLES_INIT("CURL handles", XR_CURL_HANDLES);
@@ -305,6 +307,7 @@ struct xr_curl_handle *xr_curl_begin(void *const *api, CURL *h)
   const char *url;
   struct xr_url *u;
   bool have_url = false, present = false;
+  unsigned prop;
 
   if (!st || st->active)
     return NULL;
@@ -350,18 +353,37 @@ parsed:
   st->api = api;
   st->active = true;
   st->injected = false;
+  prop = xr_tracer_config()->propagate;
+  /* A program that sets a trace header propagates its own context: with
+   * w3c propagated, its X-Amzn-Trace-Id or traceparent means we add
+   * neither (ours would name another trace next to it). */
   (void)xr_find_header(st->headers, "X-Amzn-Trace-Id", &present);
+  if (prop & XR_PROP_W3C)
+    (void)xr_find_header(st->headers, "traceparent", &present);
   if (!present) {
-    static const char name[] = "X-Amzn-Trace-Id: ";
+    static const char name[] = "X-Amzn-Trace-Id: ", tp_name[] = "traceparent: ";
+    struct curl_slist *first = st->headers;
     size_t hl = strnlen(st->span.header, sizeof(st->span.header));
-    if (sizeof(name) - 1 + hl < sizeof(st->line)) {
+
+    /* Order on the wire: X-Amzn-Trace-Id, traceparent, the program's. */
+    if ((prop & XR_PROP_W3C) &&
+        xr_span_traceparent(&st->span, st->tp_line + sizeof(tp_name) - 1,
+                            sizeof(st->tp_line) - (sizeof(tp_name) - 1)) > 0) {
+      memcpy(st->tp_line, tp_name, sizeof(tp_name) - 1);
+      st->tp_node.data = st->tp_line;
+      st->tp_node.next = first;
+      first = &st->tp_node;
+    }
+    if ((prop & XR_PROP_XRAY) && sizeof(name) - 1 + hl < sizeof(st->line)) {
       memcpy(st->line, name, sizeof(name) - 1);
       memcpy(st->line + sizeof(name) - 1, st->span.header, hl + 1);
       st->node.data = st->line;
-      st->node.next = st->headers;
-      st->injected = XR_CURL(api, XR_CURL_EASY_SETOPT, xr_curl_setopt_fn)(
-                         h, CURLOPT_HTTPHEADER, &st->node) == CURLE_OK;
+      st->node.next = first;
+      first = &st->node;
     }
+    if (first != st->headers)
+      st->injected = XR_CURL(api, XR_CURL_EASY_SETOPT, xr_curl_setopt_fn)(
+                         h, CURLOPT_HTTPHEADER, first) == CURLE_OK;
   }
   return st;
 }

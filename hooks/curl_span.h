@@ -4,11 +4,12 @@
  * body, error buffer) are recorded as they pass through curl_easy_setopt,
  * because libcurl offers no way to read them back before a transfer.
  *
- * Header injection: our X-Amzn-Trace-Id line is a curl_slist node we own,
- * placed in front of the program's own list for the transfer (so the
- * program's list is never modified or copied) and the program's list is
- * set back when the transfer ends. A program that sets the header itself is
- * left alone.
+ * Header injection: our X-Amzn-Trace-Id line (and traceparent line, per
+ * XRAY_AUTO_PROPAGATE) is a curl_slist node we own, placed in front of the
+ * program's own list for the transfer (so the program's list is never
+ * modified or copied) and the program's list is set back when the transfer
+ * ends. A program that sets a propagated trace header itself is left
+ * alone.
  *
  * Contract: a CURL handle is used by one thread at a time (libcurl's rule),
  * so a handle's state needs no lock of its own; the table has a mutex.

@@ -160,6 +160,44 @@ int xr_parse_hooks(const char *s, unsigned *out)
   return 0;
 }
 
+static const struct {
+  const char *name;
+  unsigned bit;
+} xr_prop_names[] = {{"xray", XR_PROP_XRAY}, {"w3c", XR_PROP_W3C}};
+
+int xr_parse_propagate(const char *s, unsigned *out)
+{
+  unsigned bits = 0;
+  const char *p = s;
+
+  while (*p) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    size_t i;
+    bool found = false;
+    while (n && (*p == ' ' || *p == '\t')) {
+      p++;
+      n--;
+    }
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+      n--;
+    for (i = 0; n && i < XR_ARRAY_SIZE(xr_prop_names); i++)
+      if (strlen(xr_prop_names[i].name) == n && strncasecmp(p, xr_prop_names[i].name, n) == 0) {
+        bits |= xr_prop_names[i].bit;
+        found = true;
+      }
+    if (n && !found)
+      return -EINVAL;
+    if (!comma)
+      break;
+    p = comma + 1;
+  }
+  if (!bits)
+    return -EINVAL; /* ",": propagating nothing is not a choice offered */
+  *out = bits;
+  return 0;
+}
+
 struct xr_enum_word {
   const char *word;
   int value;
@@ -286,6 +324,19 @@ void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program
       cfg->has_parent = true;
     else
       xr_warn("_X_AMZN_TRACE_ID is not a valid trace header; ignored");
+  }
+
+  cfg->propagate = XR_PROP_XRAY;
+  v = get("XRAY_AUTO_PROPAGATE");
+  if (v && *v && xr_parse_propagate(v, &cfg->propagate) < 0) {
+    cfg->propagate = XR_PROP_XRAY;
+    xr_err("XRAY_AUTO_PROPAGATE=\"%.64s\" is not a list of xray,w3c; using xray", v);
+  }
+  cfg->noop_id = true;
+  v = get("AWS_XRAY_NOOP_ID");
+  if (v && *v && xr_parse_bool(v, &cfg->noop_id) < 0) {
+    cfg->noop_id = true;
+    xr_err("AWS_XRAY_NOOP_ID=\"%.64s\" is not a boolean; unsampled calls pass no-op ids", v);
   }
 
   v = get("AWS_LAMBDA_RUNTIME_API");

@@ -29,6 +29,10 @@ enum xr_sql_mode { XR_SQL_SANITIZED, XR_SQL_RAW, XR_SQL_OFF };
 #define XR_HOOK_NET 0x8u
 #define XR_HOOK_ALL (XR_HOOK_CURL | XR_HOOK_PQ | XR_HOOK_MYSQL | XR_HOOK_NET)
 
+/* XRAY_AUTO_PROPAGATE: the trace headers passed downstream and read. */
+#define XR_PROP_XRAY 0x1u /* X-Amzn-Trace-Id */
+#define XR_PROP_W3C 0x2u  /* traceparent */
+
 #define XR_HOST_MAX 254
 #define XR_RULES_PATH_MAX 4096
 struct xr_endpoint {
@@ -53,6 +57,11 @@ struct xr_config {
   /* XRAY_AUTO_SAMPLING_RULES: a rules file's path, "" if unset; read by
    * xr_sampling_load, not here. */
   char sampling_rules[XR_RULES_PATH_MAX];
+  unsigned propagate; /* XR_PROP_* bits, never 0 (default XR_PROP_XRAY) */
+  /* AWS_XRAY_NOOP_ID (default true): unsampled contexts pass the no-op
+   * ids downstream (Parent=0000000000000000, and a new trace's Root
+   * 1-00000000-000000000000000000000000) instead of random ones. */
+  bool noop_id;
 };
 
 typedef const char *(*xr_getenv_fn)(const char *name);
@@ -68,6 +77,9 @@ int xr_parse_daemon_address(const char *s, struct xr_endpoint *udp,
 int xr_parse_host_port(const char *s, size_t len, struct xr_endpoint *out) XR_WUR;
 /* Comma-separated families, "all" or "none". 0 or -EINVAL. */
 int xr_parse_hooks(const char *s, unsigned *out) XR_WUR;
+/* Comma-separated "xray", "w3c" (case-insensitive, spaces and empty
+ * items ignored; at least one). 0 or -EINVAL. */
+int xr_parse_propagate(const char *s, unsigned *out) XR_WUR;
 /* Python's rules: n/no/f/false/off/0 -> false, y/yes/t/true/on/1 -> true. */
 int xr_parse_bool(const char *s, bool *out) XR_WUR;
 

@@ -55,7 +55,8 @@ enum {
   XR_H_CL,
   XR_H_TE,
   XR_H_CONN,
-  XR_H_LAMBDA_TRACE
+  XR_H_LAMBDA_TRACE,
+  XR_H_TRACEPARENT
 };
 
 static const struct {
@@ -64,9 +65,9 @@ static const struct {
 } xr_hp_names[] = {
     {"host", 4},           {"user-agent", 10},     {"x-forwarded-for", 15},
     {"x-amzn-trace-id", 15}, {"content-length", 14}, {"transfer-encoding", 17},
-    {"connection", 10},    {"lambda-runtime-trace-id", 23},
+    {"connection", 10},    {"lambda-runtime-trace-id", 23}, {"traceparent", 11},
 };
-_Static_assert(XR_ARRAY_SIZE(xr_hp_names) <= 8, "name_mask holds a bit per name");
+_Static_assert(XR_ARRAY_SIZE(xr_hp_names) <= 16, "name_mask holds a bit per name");
 
 /* Tokens of Transfer-Encoding and Connection lists; bit k: xr_hp_toks[k]. */
 static const struct {
@@ -214,6 +215,7 @@ static char *xr_hp_field(struct xr_hp *p, size_t *cap)
     *cap = sizeof(p->u.req.xff);
     return p->u.req.xff;
   case XR_H_TRACE:
+  case XR_H_TRACEPARENT: /* xr_hp_name_end decides which one it holds */
     *cap = sizeof(p->u.req.trace);
     return p->u.req.trace;
   case XR_H_LAMBDA_TRACE:
@@ -314,7 +316,7 @@ static void xr_hp_name_byte(struct xr_hp *p, unsigned char c)
     m &= m - 1;
     if (p->name_len >= xr_hp_names[k].len ||
         (unsigned char)xr_hp_names[k].name[p->name_len] != c)
-      p->name_mask &= (uint8_t) ~(1u << k);
+      p->name_mask &= (uint16_t) ~(1u << k);
   }
   if (p->name_len < UINT16_MAX)
     p->name_len++;
@@ -337,12 +339,12 @@ static void xr_hp_name_bytes(struct xr_hp *p, const unsigned char *s, size_t n)
 
     m &= m - 1;
     if (at + n > xr_hp_names[k].len) {
-      p->name_mask &= (uint8_t) ~(1u << k);
+      p->name_mask &= (uint16_t) ~(1u << k);
       continue;
     }
     for (t = 0; t < n; t++)
       if ((s[t] | 0x20) != (unsigned char)name[at + t]) {
-        p->name_mask &= (uint8_t) ~(1u << k);
+        p->name_mask &= (uint16_t) ~(1u << k);
         break;
       }
   }
@@ -370,7 +372,7 @@ static void xr_hp_name_start(struct xr_hp *p, unsigned char c)
     p->name_mask = XR_HP_BIT(XR_H_CL) | XR_HP_BIT(XR_H_CONN);
     break;
   case 't':
-    p->name_mask = XR_HP_BIT(XR_H_TE);
+    p->name_mask = XR_HP_BIT(XR_H_TE) | XR_HP_BIT(XR_H_TRACEPARENT);
     break;
   case 'l':
     p->name_mask = XR_HP_BIT(XR_H_LAMBDA_TRACE);
@@ -426,6 +428,20 @@ static void xr_hp_name_end(struct xr_hp *p)
     *has = true;
     return;
   }
+  case XR_H_TRACEPARENT:
+    /* Requests only. The first is kept in trace unless an X-Amzn-Trace-Id
+     * came first (one coming later overwrites it); a second one marks the
+     * request (W3C: several traceparent headers make it invalid). */
+    if (p->dir != XR_HP_REQUEST) {
+      p->which = XR_H_NONE;
+      return;
+    }
+    if (p->u.req.has_traceparent)
+      p->u.req.traceparent_dup = true;
+    if (p->u.req.has_traceparent || p->u.req.has_trace)
+      p->which = XR_H_NONE;
+    p->u.req.has_traceparent = true;
+    return;
   case XR_H_CL:
     p->num = 0;
     p->flags &= (uint16_t)~XR_F_CL_WS;

@@ -64,9 +64,15 @@ struct xr_hp_request {
   char host[XR_HP_HOST_MAX];       /* "" when absent */
   char user_agent[XR_HP_AGENT_MAX];
   char xff[XR_HP_XFF_MAX];         /* first entry of X-Forwarded-For */
-  char trace[XR_HP_TRACE_MAX];     /* first X-Amzn-Trace-Id value, trimmed */
+  /* The first X-Amzn-Trace-Id value, trimmed, when has_trace; else the
+   * first W3C traceparent value when has_traceparent (X-Amzn-Trace-Id
+   * wins over traceparent wherever both are read, so one buffer holds
+   * whichever counts: no request head grows for the W3C header). */
+  char trace[XR_HP_TRACE_MAX];
   bool has_trace;                  /* an X-Amzn-Trace-Id header was present */
   bool target_cut;                 /* target longer than the buffer */
+  bool has_traceparent;            /* a traceparent header was present */
+  bool traceparent_dup;            /* more than one (W3C: then invalid) */
   int version_minor;               /* 0 or 1 */
 };
 
@@ -90,7 +96,7 @@ struct xr_hp {
   uint8_t dir, state;
   uint8_t sub;                     /* per-state position or digit count */
   uint8_t which;                   /* header whose value is being read */
-  uint8_t name_mask;               /* known names the name still matches */
+  uint16_t name_mask;              /* known names the name still matches */
   uint8_t tok_mask, tok_pos, tok_st; /* list element being matched */
   uint16_t flags;
   uint16_t name_len;

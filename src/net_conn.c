@@ -477,6 +477,30 @@ static bool xr_xff_usable(const char *xff)
   return xff[0] && (inet_pton(AF_INET, xff, a) == 1 || inet_pton(AF_INET6, xff, a) == 1);
 }
 
+/* The trace header an inbound request joins: its X-Amzn-Trace-Id when it
+ * has one (valid or not: it wins), else, with XRAY_AUTO_PROPAGATE naming
+ * w3c, its traceparent in X-Ray terms (written to buf); NULL otherwise,
+ * and for an invalid traceparent (W3C: several of them are invalid too):
+ * a new trace, sampled by the rules. */
+static const char *xr_inbound_trace(const struct xr_hp_request *r, char *buf,
+                                    size_t cap, size_t *len)
+{
+  struct xr_trace_header h;
+  int n;
+
+  if (r->has_trace) {
+    *len = strlen(r->trace);
+    return r->trace;
+  }
+  if (XR_LIKELY(!r->has_traceparent) || r->traceparent_dup ||
+      !(xr_tracer_config()->propagate & XR_PROP_W3C) ||
+      xr_traceparent_parse(r->trace, strnlen(r->trace, sizeof(r->trace)), &h) < 0 ||
+      (n = xr_trace_header_format(&h, buf, cap)) < 0)
+    return NULL;
+  *len = (size_t)n;
+  return buf;
+}
+
 static void xr_server_request(struct xr_conn *c)
 {
   const struct xr_hp_request *r = &c->in.u.req;
@@ -486,12 +510,15 @@ static void xr_server_request(struct xr_conn *c)
   size_t i;
   struct xr_sample_req q;
   char q_host[XR_HP_HOST_MAX];
+  char th_buf[XR_HEADER_MAX];
+  const char *th;
+  size_t th_len = 0;
 
   if (!(x = xr_push(c, r->method)))
     return;
   xr_sample_req_of(r, &q, q_host);
-  seg = xr_inbound_begin_req(r->has_trace ? r->trace : NULL,
-                             r->has_trace ? strlen(r->trace) : 0, c->begin_us, c, &q);
+  th = xr_inbound_trace(r, th_buf, sizeof(th_buf), &th_len);
+  seg = xr_inbound_begin_req(th, th ? th_len : 0, c->begin_us, c, &q);
   if (!seg)
     return;
   x->seg = seg;

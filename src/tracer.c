@@ -106,6 +106,20 @@ const struct xr_config *xr_tracer_config(void)
   return &xr_cfg;
 }
 
+/* The no-op ids of the SDKs (Python's NoOpTraceId, Go's noop ids). */
+static const char xr_noop_root[XR_TRACE_ID_LEN + 1] = "1-00000000-000000000000000000000000";
+static const char xr_noop_id[XR_ID_LEN + 1] = "0000000000000000";
+
+/* A trace started here unsampled passes a real Root downstream only with
+ * AWS_XRAY_NOOP_ID=false, or when traceparent is passed too: W3C forbids
+ * an all-zero trace-id, and both headers should name the same trace. By
+ * default it is the no-op Root (the Python and Go SDKs' choice: nothing
+ * is recorded under it, and no random draw is spent on it). */
+static bool xr_unsampled_real_root(void)
+{
+  return !xr_cfg.noop_id || (xr_cfg.propagate & XR_PROP_W3C);
+}
+
 /* A new trace, or the one of header h (Root, Parent, Sampled honoured;
  * Sampled=? or absent means we decide, by the rule matching req, the
  * request the trace starts with: NULL for the segments the library starts
@@ -131,8 +145,10 @@ static void xr_identity_init_ids(struct xr_identity *id,
     /* Decided first: an unsampled context that passes nothing on (ids
      * false) needs no trace id. */
     id->sampled = xr_sample_request(xr_cfg.sampling, now_s, req);
-    if (id->sampled || ids)
+    if (id->sampled || (ids && xr_unsampled_real_root()))
       xr_new_trace_id(id->trace_id, now_s);
+    else if (ids)
+      memcpy(id->trace_id, xr_noop_root, sizeof(id->trace_id));
   }
 }
 
@@ -368,8 +384,13 @@ static int xr_span_open(struct xr_span *sp, bool header)
     if (!header)
       return 0;
     /* Unsampled: nothing is recorded, but downstream still learns the
-     * Root and the decision (Node's and Go's behaviour). */
-    xr_new_entity_id(sub_id);
+     * Root and the decision (Go's behaviour): Parent is the no-op id
+     * (AWS_XRAY_NOOP_ID, default true: no random draw), else a random id
+     * that names nothing recorded (Node's). */
+    if (xr_cfg.noop_id)
+      memcpy(sub_id, xr_noop_id, sizeof(sub_id));
+    else
+      xr_new_entity_id(sub_id);
   }
   rc = xr_format_header(sp, id.trace_id, sub_id, id.sampled, id.extra);
   if (rc < 0)
@@ -381,6 +402,30 @@ fail:
 unsampled:
   sp->sampled = false;
   return 0;
+}
+
+int xr_span_traceparent(const struct xr_span *sp, char *buf, size_t len)
+{
+  const char *h = sp->header;
+  char root[XR_TRACE_ID_LEN + 1], parent[XR_ID_LEN + 1];
+
+  if (sp->sub)
+    return xr_traceparent_format(sp->sub->trace_id, sp->sub->id, true, buf, len);
+  /* Unsampled: the ids xr_format_header wrote ("Root=<35>;Parent=<16>"). */
+  if (strnlen(h, 5 + XR_TRACE_ID_LEN + 8 + XR_ID_LEN) < 5 + XR_TRACE_ID_LEN + 8 + XR_ID_LEN ||
+      memcmp(h, "Root=", 5) != 0 || memcmp(h + 5 + XR_TRACE_ID_LEN, ";Parent=", 8) != 0)
+    return -EINVAL;
+  memcpy(root, h + 5, XR_TRACE_ID_LEN);
+  root[XR_TRACE_ID_LEN] = '\0';
+  memcpy(parent, h + 5 + XR_TRACE_ID_LEN + 8, XR_ID_LEN);
+  parent[XR_ID_LEN] = '\0';
+  /* W3C forbids the all-zero parent-id: the no-op Parent becomes a random
+   * id that names nothing recorded (what an OpenTelemetry SDK's unsampled
+   * span passes). A no-op Root (an upstream's) has no W3C form at all:
+   * -EINVAL, and X-Amzn-Trace-Id alone carries the decision. */
+  if (strcmp(parent, xr_noop_id) == 0)
+    xr_new_entity_id(parent);
+  return xr_traceparent_format(root, parent, false, buf, len);
 }
 
 int xr_span_begin(struct xr_span *sp)
@@ -573,8 +618,13 @@ int xr_context_header(char *buf, size_t len)
     /* Parent = the function segment, as Lambda gave it. */
     if (xr_lambda_context(&h) < 0)
       return -ENOENT;
-    if (!h.parent[0] || h.sampled != '1')
+    if (!h.parent[0] || h.sampled != '1') {
       h.sampled = '0';
+      /* Go's facade header and Python's Lambda Sampled=0 one: the no-op
+       * Parent, as the invocation's spans pass. */
+      if (xr_cfg.noop_id)
+        memcpy(h.parent, xr_noop_id, sizeof(h.parent));
+    }
     return xr_trace_header_format(&h, buf, len);
   }
   if (!ctx && xr_cfg.segment_mode == XR_SEGMENT_PROCESS) {
@@ -585,8 +635,12 @@ int xr_context_header(char *buf, size_t len)
     return -ENOENT;
   memset(&h, 0, sizeof(h));
   memcpy(h.root, ctx->trace_id, sizeof(h.root));
-  /* Parent: the innermost open subsegment of the C API, else the segment. */
-  memcpy(h.parent, xr_api_top && xr_api_key == key ? xr_api_top->id : ctx->id,
+  /* Parent: the innermost open subsegment of the C API, else the segment.
+   * An unsampled segment is recorded nowhere: its id is the no-op one
+   * downstream, as a span's is. */
+  memcpy(h.parent, !ctx->sampled && xr_cfg.noop_id ? xr_noop_id
+                   : xr_api_top && xr_api_key == key ? xr_api_top->id
+                   : ctx->id,
          sizeof(h.parent));
   h.sampled = ctx->sampled ? '1' : '0';
   if (ctx->header_extra)

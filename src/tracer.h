@@ -16,7 +16,10 @@
  * Segments the library starts join the trace of an inherited
  * _X_AMZN_TRACE_ID (Root, Parent as parent_id, Sampled) when there is one.
  * Unsampled contexts record nothing but still give a downstream header with
- * Sampled=0 and the same Root.
+ * Sampled=0 and the same Root; its Parent is the no-op id 0000000000000000
+ * (AWS_XRAY_NOOP_ID=false: a random one), and a trace started here
+ * unsampled has the no-op Root 1-00000000-000000000000000000000000 unless
+ * AWS_XRAY_NOOP_ID=false or traceparent is propagated too.
  * Contract: allocates; not for signal handlers or vfork children; a span
  * must be ended or discarded exactly once, on any thread.
  */
@@ -48,6 +51,13 @@ const struct xr_config *xr_tracer_config(void);
 /* 0: span open (sampled or not), header set. -ENOENT: no context (call
  * untraced, no header). -ENOMEM: untraced. */
 int xr_span_begin(struct xr_span *sp) XR_WUR;
+/* The traceparent value of a span begun with xr_span_begin (a NUL-ended
+ * XR_TRACEPARENT_LEN bytes; len at least XR_TRACEPARENT_LEN + 1): the
+ * header's trace, parent-id = the subsegment id, flags 01; unsampled:
+ * flags 00 and the header's Parent, or a random id in place of the no-op
+ * one (W3C forbids all-zero ids; not a signal handler's). Length, or
+ * -EINVAL when the trace has no W3C form (an upstream's no-op Root). */
+int xr_span_traceparent(const struct xr_span *sp, char *buf, size_t len) XR_WUR;
 /* The same for a call that passes no header downstream (SQL): header
  * stays "", and an unsampled span costs its sampling decision alone (no
  * trace or subsegment id is drawn). Same results otherwise. */

@@ -103,6 +103,8 @@ static void record_head(struct run *r)
     tr_field(t, " xff", q->xff, sizeof(q->xff));
     tr_field(t, " tr", q->trace, sizeof(q->trace));
     tr_fmt(t, " has_trace=%lld cut=%lld", q->has_trace, q->target_cut);
+    tr_fmt(t, " tp=%lld tpdup=%lld", q->has_traceparent, q->traceparent_dup);
+    XR_FZ_CHECK(q->has_traceparent || !q->traceparent_dup);
     tr_fmt(t, " v=%lld body_bytes=%lld", q->version_minor, r->p.body_bytes);
   } else {
     const struct xr_hp_response *s = &r->p.u.resp;

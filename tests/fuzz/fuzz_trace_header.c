@@ -4,6 +4,11 @@
  * Input: the header value, any bytes (the parser takes a length, so NUL and a missing
  * terminator are both fair game).
  *
+ * The same bytes also go through the W3C traceparent parser and formatter (issue 8), checked
+ * against a model of the W3C rules as trace_header.h states them (version 00 exactly 55
+ * bytes, later versions read as 00 when followed by '-' or nothing, ff and upper case
+ * invalid, all-zero ids invalid, OWS trimmed), and formatted back byte for byte.
+ *
  * Oracles, beyond "no crash, no leak, no UB":
  *  - a reference model written from trace_header.h decides accept/reject and every field
  *    (Root/Parent/Sampled, last one wins; extras kept verbatim, trimmed, in order, printable
@@ -131,6 +136,84 @@ static void check_same(const struct xr_trace_header *a, const struct xr_trace_he
   XR_FZ_CHECK(strcmp(a->extra, b->extra) == 0);
 }
 
+/* ---- traceparent ---- */
+
+static bool lhex(char c)
+{
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/* n lower-case hex digits, at least one not '0'. */
+static bool w3c_id(const char *s, size_t n)
+{
+  size_t i;
+  bool nonzero = false;
+  for (i = 0; i < n; i++) {
+    if (!lhex(s[i]))
+      return false;
+    nonzero |= s[i] != '0';
+  }
+  return nonzero;
+}
+
+struct tp_model {
+  bool ok;
+  char root[XR_TRACE_ID_LEN + 1];
+  char parent[XR_ID_LEN + 1];
+  char sampled;
+};
+
+static void tp_model_parse(const char *s, size_t n, struct tp_model *m)
+{
+  memset(m, 0, sizeof(*m));
+  trim(&s, &n);
+  if (n < 55 || !lhex(s[0]) || !lhex(s[1]) || (s[0] == 'f' && s[1] == 'f'))
+    return;
+  if (s[0] == '0' && s[1] == '0') {
+    if (n != 55)
+      return;
+  } else if (n > 55 && s[55] != '-') {
+    return;
+  }
+  if (s[2] != '-' || s[35] != '-' || s[52] != '-' || !w3c_id(s + 3, 32) ||
+      !w3c_id(s + 36, 16) || !lhex(s[53]) || !lhex(s[54]))
+    return;
+  snprintf(m->root, sizeof(m->root), "1-%.8s-%.24s", s + 3, s + 11);
+  memcpy(m->parent, s + 36, 16);
+  m->parent[16] = '\0';
+  m->sampled = strchr("13579bdf", s[54]) ? '1' : '0';
+  m->ok = true;
+}
+
+static void check_traceparent(const char *data, size_t size)
+{
+  struct tp_model m;
+  struct xr_trace_header h, back;
+  char buf[XR_TRACEPARENT_LEN + 1], want[XR_TRACEPARENT_LEN + 1];
+  int rc;
+
+  tp_model_parse(data, size, &m);
+  memset(&h, 0x5a, sizeof(h));
+  rc = xr_traceparent_parse(data, size, &h);
+  XR_FZ_CHECK(rc == 0 || rc == -EINVAL);
+  XR_FZ_CHECK((rc == 0) == m.ok);
+  if (rc != 0) {
+    XR_FZ_CHECK(all_zero(&h, sizeof(h)));
+    return;
+  }
+  XR_FZ_CHECK(strcmp(h.root, m.root) == 0 && strcmp(h.parent, m.parent) == 0);
+  XR_FZ_CHECK(h.sampled == m.sampled && h.extra[0] == '\0');
+  /* Back to W3C: version 00, the same ids, flags 01 or 00; and parsed again, the same. */
+  XR_FZ_CHECK(xr_traceparent_format(h.root, h.parent, h.sampled == '1', buf, sizeof(buf)) ==
+              XR_TRACEPARENT_LEN);
+  snprintf(want, sizeof(want), "00-%.8s%.24s-%s-0%c", m.root + 2, m.root + 11, m.parent,
+           m.sampled);
+  XR_FZ_CHECK(strcmp(buf, want) == 0);
+  XR_FZ_CHECK(xr_traceparent_parse(buf, strlen(buf), &back) == 0);
+  XR_FZ_CHECK(memcmp(&h, &back, sizeof(h)) == 0);
+  XR_FZ_CHECK(xr_traceparent_format(h.root, h.parent, true, buf, XR_TRACEPARENT_LEN) == -ENOSPC);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   struct xr_trace_header h, back;
@@ -139,6 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   int rc, n;
   size_t cap;
 
+  check_traceparent((const char *)data, size);
   model_parse((const char *)data, size, &m);
   memset(&h, 0x5a, sizeof(h));
   rc = xr_trace_header_parse((const char *)data, size, &h);

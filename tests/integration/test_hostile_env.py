@@ -77,6 +77,8 @@ VARIABLES = {
     "XRAY_AUTO_SAMPLING_RULES": "path",
     "XRAY_AUTO_SQL": "word",
     "XRAY_AUTO_LOG_LEVEL": "word",
+    "XRAY_AUTO_PROPAGATE": "word",
+    "AWS_XRAY_NOOP_ID": "bool",
 }
 HUGE = 100 * 1024
 

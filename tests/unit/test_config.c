@@ -52,6 +52,8 @@ static void test_defaults(void **state)
   assert_false(cfg.has_parent);
   assert_string_equal(cfg.parent.root, "");
   assert_int_equal(cfg.lambda_api.port, 0);
+  assert_int_equal(cfg.propagate, XR_PROP_XRAY);
+  assert_true(cfg.noop_id);
 }
 
 /* ------------------------------------------------------------------ */
@@ -659,6 +661,88 @@ static void test_everything_bad(void **state)
   assert_int_equal(cfg.lambda_api.port, 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* XRAY_AUTO_PROPAGATE, AWS_XRAY_NOOP_ID                               */
+
+static void test_propagate_table(void **state)
+{
+  static const struct {
+    const char *value; /* NULL: unset */
+    unsigned want;
+    int logs;
+  } cases[] = {
+      {NULL, XR_PROP_XRAY, 0},
+      {"", XR_PROP_XRAY, 0}, /* empty is unset */
+      {"xray", XR_PROP_XRAY, 0},
+      {"w3c", XR_PROP_W3C, 0},
+      {"xray,w3c", XR_PROP_XRAY | XR_PROP_W3C, 0},
+      {"w3c,xray", XR_PROP_XRAY | XR_PROP_W3C, 0},
+      {" W3C , XRay ", XR_PROP_XRAY | XR_PROP_W3C, 0},
+      {"xray,,w3c,", XR_PROP_XRAY | XR_PROP_W3C, 0},
+      {"w3c,w3c", XR_PROP_W3C, 0},
+      {"\tw3c\t", XR_PROP_W3C, 0},
+      {",", XR_PROP_XRAY, 1},
+      {" ", XR_PROP_XRAY, 1},
+      {"b3", XR_PROP_XRAY, 1},
+      {"w3c,b3", XR_PROP_XRAY, 1},
+      {"tracecontext", XR_PROP_XRAY, 1},
+      {"xray;w3c", XR_PROP_XRAY, 1},
+      {"w3c\nlibxray-auto[1]: error: injected", XR_PROP_XRAY, 1},
+      {"xray w3c", XR_PROP_XRAY, 1},
+      {"none", XR_PROP_XRAY, 1},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < XR_ARRAY_SIZE(cases); i++) {
+    const char *env[] = {"XRAY_AUTO_LOG_LEVEL", "error", "XRAY_AUTO_PROPAGATE", cases[i].value,
+                         NULL};
+    struct xr_config cfg;
+    unsigned bits = 0xdead;
+
+    print_message("  XRAY_AUTO_PROPAGATE=\"%s\"\n", cases[i].value ? cases[i].value : "(unset)");
+    if (cases[i].value && cases[i].value[0]) {
+      int rc = xr_parse_propagate(cases[i].value, &bits);
+      assert_int_equal(rc, cases[i].logs ? -EINVAL : 0);
+      if (rc == 0)
+        assert_int_equal(bits, cases[i].want);
+      else
+        assert_int_equal(bits, 0xdead); /* untouched when refused */
+    } else if (!cases[i].value) {
+      env[2] = NULL;
+    }
+    assert_int_equal(load_count_logs(&cfg, env), cases[i].logs);
+    assert_int_equal(cfg.propagate, cases[i].want);
+  }
+}
+
+static void test_noop_id_table(void **state)
+{
+  static const struct {
+    const char *value; /* NULL: unset */
+    bool want;
+    int logs;
+  } cases[] = {
+      {NULL, true, 0},  {"", true, 0},       {"true", true, 0},  {"True", true, 0},
+      {"1", true, 0},   {"yes", true, 0},    {"false", false, 0}, {"FALSE", false, 0},
+      {"False", false, 0}, {"0", false, 0},  {"no", false, 0},   {"off", false, 0},
+      {"n", false, 0},  {"maybe", true, 1},  {"2", true, 1},     {" false", true, 1},
+      {"false\n", true, 1},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < XR_ARRAY_SIZE(cases); i++) {
+    const char *env[] = {"XRAY_AUTO_LOG_LEVEL", "error", "AWS_XRAY_NOOP_ID", cases[i].value,
+                         NULL};
+    struct xr_config cfg;
+
+    print_message("  AWS_XRAY_NOOP_ID=\"%s\"\n", cases[i].value ? cases[i].value : "(unset)");
+    if (!cases[i].value)
+      env[2] = NULL;
+    assert_int_equal(load_count_logs(&cfg, env), cases[i].logs);
+    assert_int_equal(cfg.noop_id, cases[i].want);
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -678,6 +762,8 @@ int main(void)
       cmocka_unit_test_teardown(test_lambda_api, restore_log_level),
       cmocka_unit_test_teardown(test_everything_set, restore_log_level),
       cmocka_unit_test_teardown(test_everything_bad, restore_log_level),
+      cmocka_unit_test_teardown(test_propagate_table, restore_log_level),
+      cmocka_unit_test_teardown(test_noop_id_table, restore_log_level),
   };
   return cmocka_run_group_tests(tests, setup_long_hosts, NULL);
 }

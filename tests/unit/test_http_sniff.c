@@ -86,6 +86,12 @@ static void tr_head(struct tr *t, const struct xr_hp *p, enum xr_hp_dir dir)
       tr_field(t, " xff=", r->xff);
     if (r->has_trace)
       tr_field(t, " t=", r->trace);
+    if (r->has_traceparent && !r->has_trace)
+      tr_field(t, " tp=", r->trace);
+    else if (r->has_traceparent)
+      tr_add(t, " tp");
+    if (r->traceparent_dup)
+      tr_add(t, " tpdup");
     if (r->target_cut)
       tr_add(t, " cut");
     if (r->version_minor == 0)
@@ -137,6 +143,7 @@ static void check_fields(const struct xr_hp *p, enum xr_hp_dir dir)
     HP_CHECK(has_nul(r->user_agent, sizeof(r->user_agent)));
     HP_CHECK(has_nul(r->xff, sizeof(r->xff)));
     HP_CHECK(has_nul(r->trace, sizeof(r->trace)));
+    HP_CHECK(r->has_traceparent || !r->traceparent_dup);
     HP_CHECK(r->version_minor == 0 || r->version_minor == 1);
   } else {
     const struct xr_hp_response *r = &p->u.resp;
@@ -415,6 +422,7 @@ static size_t build_response_head_over(char *buf, size_t cap)
 }
 
 #define TRACE_VAL "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+#define TP_VAL "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
 
 static const struct hp_case cases[] = {
     /* ---- requests ---- */
@@ -427,6 +435,28 @@ static const struct hp_case cases[] = {
     RQ("GET / HTTP/1.1\r\nhOsT:   a.example:8080  \t\r\nuser-agent:\tUA 1 \r\n"
        "x-forwarded-for:  198.51.100.1  \r\nx-amzn-trace-id: \r\n\r\n",
        "B H[GET / h=a.example:8080 ua=UA 1 xff=198.51.100.1 t=] D0 eof:N"),
+    /* W3C traceparent: captured trimmed, case-insensitive; a second one
+     * marks the request; lookalike names are not it; TE still is TE */
+    RQ("GET / HTTP/1.1\r\ntraceparent:  " TP_VAL " \t\r\n\r\n",
+       "B H[GET / tp=" TP_VAL "] D0 eof:N"),
+    RQ("GET / HTTP/1.1\r\nTraceParent: " TP_VAL "\r\nX-Amzn-Trace-Id: " TRACE_VAL "\r\n"
+       "TRACEPARENT: 00-other\r\n\r\n",
+       "B H[GET / t=" TRACE_VAL " tp tpdup] D0 eof:N"),
+    RQ("GET / HTTP/1.1\r\nX-Amzn-Trace-Id: " TRACE_VAL "\r\nTraceParent: " TP_VAL "\r\n\r\n",
+       "B H[GET / t=" TRACE_VAL " tp] D0 eof:N"),
+    RQ("GET / HTTP/1.1\r\nTraceParent: " TP_VAL "\r\nX-Amzn-Trace-Id: Root=x\r\n\r\n",
+       "B H[GET / t=Root=x tp] D0 eof:N"),
+    RQ("GET / HTTP/1.1\r\ntraceparentx: a\r\ntraceparen: b\r\ntracestate: k=v\r\n"
+       "TE: trailers\r\ntrace: c\r\n\r\n",
+       "B H[GET /] D0 eof:N"),
+    RQ("GET / HTTP/1.1\r\ntraceparent:\r\n\r\n", "B H[GET / tp=] D0 eof:N"),
+    RQ("POST / HTTP/1.1\r\ntraceparent: " TP_VAL "\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "3\r\nabc\r\n0\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+       "B H[POST / tp=" TP_VAL "] D3 B H[GET /2] D0 eof:N"),
+    RQ("GET / HTTP/1.1\r\ntraceparent: " TP_VAL "-0123456789abcdefghijklmnopqrstuvwxyz\r\n\r\n",
+       "B H[GET / tp=<92:00-5..wxyz>] D0 eof:N"),
+    RS("HTTP/1.1 200 OK\r\ntraceparent: " TP_VAL "\r\nContent-Length: 2\r\n\r\nok",
+       "B H[200 cl=2] D2 eof:N"),
     RQ("GET /p#frag?x HTTP/1.1\r\n\r\n", "B H[GET /p] D0 eof:N"),
     RQ("GET /?only-query HTTP/1.1\r\n\r\n", "B H[GET /] D0 eof:N"),
     RQ("GET http://example.com:8080/a/b?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",

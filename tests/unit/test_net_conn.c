@@ -1703,6 +1703,101 @@ static void test_server_trace_header(void **state)
   no_doc();
 }
 
+/* W3C traceparent in place of X-Amzn-Trace-Id (XRAY_AUTO_PROPAGATE=w3c):
+ * joined when it is the only one and valid; ignored otherwise, and
+ * always without w3c. */
+static void test_server_traceparent(void **state)
+{
+  static const char *const env_w3c[] = {"XRAY_AUTO_PROPAGATE", "xray,w3c", NULL};
+#define TP_TID "5759e988bd862e3fe1be46a994272793"
+  static const char *const bad[] = {
+      "00-" TP_TID "-0000000000000000-01",              /* zero parent-id */
+      "00-00000000000000000000000000000000-" PARENT "-01", /* zero trace-id */
+      "00-5759E988BD862E3FE1BE46A994272793-" PARENT "-01", /* upper case */
+      "ff-" TP_TID "-" PARENT "-01",                    /* version ff */
+      "00-" TP_TID "-" PARENT "-01-x",                  /* 00 with more */
+      "00-" TP_TID "-" PARENT,                          /* short */
+  };
+  struct xr_conn *c;
+  struct xr_span sp;
+  char tp[XR_TRACEPARENT_LEN + 1];
+  cJSON *d;
+  size_t i;
+  (void)state;
+
+  /* Default (xray only): a traceparent is not read. */
+  c = server("203.0.113.14", 51010);
+  in(c, "GET /w HTTP/1.1\r\nHost: t.example\r\ntraceparent: 00-" TP_TID "-" PARENT "-01\r\n\r\n");
+  out(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  d = doc();
+  assert_string_not_equal(ut_str(d, "trace_id"), ROOT);
+  assert_null(get(d, "parent_id"));
+  cJSON_Delete(d);
+  conn_close(c);
+
+  ut_tracer_init(env_w3c, SVC);
+  c = server("203.0.113.14", 51011);
+  /* Alone: its trace is joined, parent_id = its parent-id. */
+  in(c, "GET /w HTTP/1.1\r\nHost: t.example\r\ntraceparent: 00-" TP_TID "-" PARENT "-01\r\n\r\n");
+  out(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  d = doc();
+  assert_string_equal(ut_str(d, "trace_id"), ROOT);
+  assert_string_equal(ut_str(d, "parent_id"), PARENT);
+  check_segment(d, SVC, "GET", "http://t.example/w", NULL, "203.0.113.14", false, 200, 0);
+  cJSON_Delete(d);
+
+  /* Flags 00: the trace joined unsampled; downstream learns the decision. */
+  in(c, "GET /w HTTP/1.1\r\nHost: t.example\r\ntraceparent: 00-" TP_TID "-" PARENT "-00\r\n\r\n");
+  assert_int_equal(xr_span_begin(&sp), 0);
+  assert_null(sp.sub);
+  assert_string_equal(sp.header, "Root=" ROOT ";Parent=0000000000000000;Sampled=0");
+  assert_int_equal(xr_span_traceparent(&sp, tp, sizeof(tp)), XR_TRACEPARENT_LEN);
+  assert_memory_equal(tp, "00-" TP_TID "-", 36);
+  assert_string_equal(tp + 52, "-00");
+  xr_span_end(&sp);
+  out(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  no_doc();
+
+  /* Both: X-Amzn-Trace-Id wins (even a malformed one). */
+  in(c, "GET /w HTTP/1.1\r\nHost: t.example\r\ntraceparent: 00-" TP_TID "-" PARENT "-01\r\n"
+        "X-Amzn-Trace-Id: Root=1-11111111-222222222222222222222222;Parent=3333333333333333;"
+        "Sampled=1\r\n\r\n");
+  out(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  d = doc();
+  assert_string_equal(ut_str(d, "trace_id"), "1-11111111-222222222222222222222222");
+  assert_string_equal(ut_str(d, "parent_id"), "3333333333333333");
+  cJSON_Delete(d);
+  in(c, "GET /w HTTP/1.1\r\nHost: t.example\r\nX-Amzn-Trace-Id: junk\r\n"
+        "traceparent: 00-" TP_TID "-" PARENT "-01\r\n\r\n");
+  out(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  d = doc();
+  assert_string_not_equal(ut_str(d, "trace_id"), ROOT);
+  assert_null(get(d, "parent_id"));
+  cJSON_Delete(d);
+
+  /* Invalid, or twice: a new trace, sampled by the rule. */
+  for (i = 0; i <= XR_ARRAY_SIZE(bad); i++) {
+    char req[512];
+    if (i < XR_ARRAY_SIZE(bad))
+      snprintf(req, sizeof(req), "GET /w HTTP/1.1\r\nHost: t.example\r\ntraceparent: %s\r\n\r\n",
+               bad[i]);
+    else
+      snprintf(req, sizeof(req),
+               "GET /w HTTP/1.1\r\ntraceparent: 00-%s-%s-01\r\ntraceparent: 00-%s-%s-01\r\n\r\n",
+               TP_TID, PARENT, TP_TID, PARENT);
+    print_message("  bad traceparent case %zu\n", i);
+    in(c, req);
+    out(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    d = doc();
+    assert_string_not_equal(ut_str(d, "trace_id"), ROOT);
+    assert_null(get(d, "parent_id"));
+    cJSON_Delete(d);
+  }
+  conn_close(c);
+  no_doc();
+#undef TP_TID
+}
+
 /* Calls the serving thread makes while the request is open are embedded:
  * a span of a library hook, and a plain-socket client exchange. */
 static void test_server_embeds_calls(void **state)
@@ -2168,6 +2263,7 @@ int main(void)
       cmocka_unit_test_setup(test_server_forwarded_for, setup),
       cmocka_unit_test_setup(test_server_no_host, setup),
       cmocka_unit_test_setup(test_server_trace_header, setup),
+      cmocka_unit_test_setup(test_server_traceparent, setup),
       cmocka_unit_test_setup(test_server_embeds_calls, setup),
       cmocka_unit_test_setup(test_server_response_shapes, setup),
       cmocka_unit_test_setup(test_server_event_loop, setup),

@@ -1,6 +1,7 @@
 /* src/trace_header.c: parsing and formatting X-Amzn-Trace-Id. */
 #include "util.h"
 
+#include "../../src/ids.h"
 #include "../../src/trace_header.h"
 
 #include <errno.h>
@@ -315,6 +316,228 @@ static void test_format_max_fits(void **state)
   assert_true(xr_trace_header_format(&h, buf, sizeof(buf)) > 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* W3C traceparent                                                     */
+
+#define TID "5759e988bd862e3fe1be46a994272793"
+#define TP "00-" TID "-" PARENT "-01"
+
+struct tp_case {
+  const char *in;
+  size_t len;     /* 0: strlen(in) */
+  int rc;
+  const char *root; /* when rc == 0 */
+  const char *parent;
+  char sampled;
+};
+
+static const struct tp_case tp_cases[] = {
+    {TP, 0, 0, ROOT, PARENT, '1'},
+    {"00-" TID "-" PARENT "-00", 0, 0, ROOT, PARENT, '0'},
+    /* only bit 0 of the flags decides; the other bits are not ours */
+    {"00-" TID "-" PARENT "-03", 0, 0, ROOT, PARENT, '1'},
+    {"00-" TID "-" PARENT "-02", 0, 0, ROOT, PARENT, '0'},
+    {"00-" TID "-" PARENT "-ff", 0, 0, ROOT, PARENT, '1'},
+    {"00-" TID "-" PARENT "-fe", 0, 0, ROOT, PARENT, '0'},
+    {"00-" TID "-" PARENT "-09", 0, 0, ROOT, PARENT, '1'},
+    /* OWS around the value */
+    {"  " TP "\t ", 0, 0, ROOT, PARENT, '1'},
+    /* future versions: read as 00 when they begin like it */
+    {"01-" TID "-" PARENT "-01", 0, 0, ROOT, PARENT, '1'},
+    {"cc-" TID "-" PARENT "-01-what-the-future-will-be-like", 0, 0, ROOT, PARENT, '1'},
+    {"fe-" TID "-" PARENT "-00-", 0, 0, ROOT, PARENT, '0'},
+    {"cc-" TID "-" PARENT "-01.what", 0, -EINVAL, NULL, NULL, 0},
+    {"cc-" TID "-" PARENT "-01x", 0, -EINVAL, NULL, NULL, 0},
+    /* version ff and non-hex versions are invalid */
+    {"ff-" TID "-" PARENT "-01", 0, -EINVAL, NULL, NULL, 0},
+    {"0g-" TID "-" PARENT "-01", 0, -EINVAL, NULL, NULL, 0},
+    {"0A-" TID "-" PARENT "-01", 0, -EINVAL, NULL, NULL, 0},
+    /* version 00 is exactly 55 bytes */
+    {TP "-", 0, -EINVAL, NULL, NULL, 0},
+    {TP "-extra", 0, -EINVAL, NULL, NULL, 0},
+    {TP "x", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "-" PARENT "-1", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "-" PARENT, 0, -EINVAL, NULL, NULL, 0},
+    {"", 0, -EINVAL, NULL, NULL, 0},
+    {"00", 0, -EINVAL, NULL, NULL, 0},
+    /* all-zero ids are invalid */
+    {"00-00000000000000000000000000000000-" PARENT "-01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "-0000000000000000-01", 0, -EINVAL, NULL, NULL, 0},
+    /* upper-case hex is invalid (HEXDIGLC), anywhere */
+    {"00-5759E988BD862E3FE1BE46A994272793-" PARENT "-01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "-53995C3F42CD8AD8-01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "-" PARENT "-0A", 0, -EINVAL, NULL, NULL, 0},
+    /* wrong separators, lengths, characters */
+    {"00_" TID "-" PARENT "-01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "_" PARENT "-01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "-" PARENT "_01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-5759e988bd862e3fe1be46a99427279-" PARENT "0-01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-5759e988bd862e3fe1be46a99427279g-" PARENT "-01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "-53995c3f42cd8ad -01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "-" PARENT "-0\x01", 0, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "-" PARENT "-01,00-" TID "-" PARENT "-01", 0, -EINVAL, NULL, NULL, 0},
+    /* an X-Ray header is not a traceparent */
+    {"Root=" ROOT ";Parent=" PARENT ";Sampled=1", 0, -EINVAL, NULL, NULL, 0},
+    /* len is honoured: a NUL inside, a valid value past len */
+    {TP, 54, -EINVAL, NULL, NULL, 0},
+    {"00-" TID "\0" PARENT "-01", 55, -EINVAL, NULL, NULL, 0},
+};
+
+static void test_traceparent_parse_table(void **state)
+{
+  size_t i;
+  (void)state;
+  for (i = 0; i < XR_ARRAY_SIZE(tp_cases); i++) {
+    const struct tp_case *c = &tp_cases[i];
+    size_t len = c->len ? c->len : strlen(c->in);
+    char *in = malloc(len ? len : 1); /* exact size: ASan sees any overread */
+    struct xr_trace_header h;
+    int rc;
+
+    print_message("  case %zu: %s\n", i, c->in);
+    assert_non_null(in);
+    memcpy(in, c->in, len);
+    memset(&h, 0x5a, sizeof(h));
+    rc = xr_traceparent_parse(in, len, &h);
+    free(in);
+    assert_int_equal(rc, c->rc);
+    if (rc == 0) {
+      assert_string_equal(h.root, c->root);
+      assert_string_equal(h.parent, c->parent);
+      assert_int_equal(h.sampled, c->sampled);
+      assert_string_equal(h.extra, "");
+    } else {
+      static const struct xr_trace_header zero;
+      assert_memory_equal(&h, &zero, sizeof(h));
+    }
+  }
+  {
+    struct xr_trace_header h;
+    assert_int_equal(xr_traceparent_parse(NULL, 55, &h), -EINVAL);
+  }
+}
+
+static void test_traceparent_format(void **state)
+{
+  char buf[XR_TRACEPARENT_LEN + 1];
+  size_t cap;
+  (void)state;
+
+  assert_int_equal(xr_traceparent_format(ROOT, PARENT, true, buf, sizeof(buf)),
+                   XR_TRACEPARENT_LEN);
+  assert_string_equal(buf, TP);
+  assert_int_equal(xr_traceparent_format(ROOT, PARENT, false, buf, sizeof(buf)),
+                   XR_TRACEPARENT_LEN);
+  assert_string_equal(buf, "00-" TID "-" PARENT "-00");
+  /* Too small: refused, nothing written past the end. */
+  for (cap = 0; cap <= XR_TRACEPARENT_LEN; cap++) {
+    char small[XR_TRACEPARENT_LEN + 8];
+    memset(small, 'Z', sizeof(small));
+    assert_int_equal(xr_traceparent_format(ROOT, PARENT, true, small, cap), -ENOSPC);
+    assert_int_equal(small[cap], 'Z');
+  }
+  /* The X-Ray no-op ids have no W3C form; nor has anything malformed. */
+  assert_int_equal(xr_traceparent_format("1-00000000-000000000000000000000000", PARENT, false,
+                                         buf, sizeof(buf)),
+                   -EINVAL);
+  assert_int_equal(xr_traceparent_format(ROOT, "0000000000000000", false, buf, sizeof(buf)),
+                   -EINVAL);
+  /* Half-zero ids are fine (only all-zero ones are forbidden). */
+  assert_int_equal(xr_traceparent_format("1-00000000-000000000000000000000001", PARENT, true,
+                                         buf, sizeof(buf)),
+                   XR_TRACEPARENT_LEN);
+  assert_int_equal(xr_traceparent_format(ROOT_UC, PARENT, true, buf, sizeof(buf)), -EINVAL);
+  assert_int_equal(xr_traceparent_format(ROOT, PARENT_UC, true, buf, sizeof(buf)), -EINVAL);
+  assert_int_equal(xr_traceparent_format("1-5759e988-bd862e3fe1be46a99427279", PARENT, true, buf,
+                                         sizeof(buf)),
+                   -EINVAL);
+  assert_int_equal(xr_traceparent_format(ROOT "0", PARENT, true, buf, sizeof(buf)), -EINVAL);
+  assert_int_equal(xr_traceparent_format(ROOT, PARENT "0", true, buf, sizeof(buf)), -EINVAL);
+  assert_int_equal(xr_traceparent_format(ROOT, "53995c3f42cd8ad", true, buf, sizeof(buf)),
+                   -EINVAL);
+  assert_int_equal(xr_traceparent_format(NULL, PARENT, true, buf, sizeof(buf)), -EINVAL);
+  assert_int_equal(xr_traceparent_format(ROOT, NULL, true, buf, sizeof(buf)), -EINVAL);
+}
+
+/* format then parse gives the ids back, X-Ray to W3C and back. */
+static void test_traceparent_round_trip(void **state)
+{
+  unsigned seed = 777;
+  int round;
+  (void)state;
+  for (round = 0; round < 2000; round++) {
+    static const char hex[] = "0123456789abcdef";
+    char root[XR_TRACE_ID_LEN + 1] = "1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx", parent[XR_ID_LEN + 1];
+    char buf[XR_TRACEPARENT_LEN + 1];
+    struct xr_trace_header h;
+    size_t i;
+    for (i = 0; i < XR_TRACE_ID_LEN; i++)
+      if (root[i] == 'x') {
+        seed = seed * 1103515245u + 12345u;
+        root[i] = hex[(seed >> 16) & 15];
+      }
+    for (i = 0; i < XR_ID_LEN; i++) {
+      seed = seed * 1103515245u + 12345u;
+      parent[i] = hex[(seed >> 16) & 15];
+    }
+    parent[XR_ID_LEN] = '\0';
+    assert_int_equal(xr_traceparent_format(root, parent, round & 1, buf, sizeof(buf)),
+                     XR_TRACEPARENT_LEN);
+    assert_int_equal(xr_traceparent_parse(buf, strlen(buf), &h), 0);
+    assert_string_equal(h.root, root);
+    assert_string_equal(h.parent, parent);
+    assert_int_equal(h.sampled, round & 1 ? '1' : '0');
+  }
+}
+
+/* Hostile input: any bytes, any length, near-valid mutations of a valid
+ * value; a success always yields ids that format back. */
+static void test_traceparent_arbitrary_bytes(void **state)
+{
+  static const char alphabet[] = "0123456789abcdefABF-\x00\xff \t,";
+  unsigned seed = 4242;
+  int round;
+  (void)state;
+  for (round = 0; round < 50000; round++) {
+    char in[80];
+    size_t n, i;
+    struct xr_trace_header h;
+    char buf[XR_TRACEPARENT_LEN + 1];
+    seed = seed * 1103515245u + 12345u;
+    if (round % 2) {
+      /* a valid value with one to three bytes changed, maybe cut or grown */
+      memcpy(in, TP, XR_TRACEPARENT_LEN);
+      n = XR_TRACEPARENT_LEN - 3 + (seed >> 16) % 7;
+      for (i = XR_TRACEPARENT_LEN; i < n; i++)
+        in[i] = '-';
+      for (i = 0; i < 1 + (seed >> 20) % 3; i++) {
+        seed = seed * 1103515245u + 12345u;
+        in[(seed >> 16) % n] = alphabet[(seed >> 8) % (sizeof(alphabet) - 1)];
+      }
+    } else {
+      n = (seed >> 16) % sizeof(in);
+      for (i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        in[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+      }
+    }
+    if (xr_traceparent_parse(in, n, &h) == 0) {
+      assert_true(xr_is_trace_id(h.root, strlen(h.root)));
+      assert_true(xr_is_entity_id(h.parent, strlen(h.parent)));
+      assert_true(h.sampled == '1' || h.sampled == '0');
+      assert_int_equal(xr_traceparent_format(h.root, h.parent, h.sampled == '1', buf,
+                                             sizeof(buf)),
+                       XR_TRACEPARENT_LEN);
+      /* The ids are the input's, and the input (OWS aside) held 55 bytes
+       * or more. */
+      for (i = 0; i < n && (in[i] == ' ' || in[i] == '\t'); i++)
+        ;
+      assert_true(n - i >= XR_TRACEPARENT_LEN);
+      assert_memory_equal(buf + 3, in + i + 3, 50);
+    }
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -327,6 +550,10 @@ int main(void)
       cmocka_unit_test(test_format_round_trip),
       cmocka_unit_test(test_format_too_small),
       cmocka_unit_test(test_format_max_fits),
+      cmocka_unit_test(test_traceparent_parse_table),
+      cmocka_unit_test(test_traceparent_format),
+      cmocka_unit_test(test_traceparent_round_trip),
+      cmocka_unit_test(test_traceparent_arbitrary_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

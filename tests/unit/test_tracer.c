@@ -555,6 +555,227 @@ static void test_local_spans(void **state)
   cJSON_Delete(doc);
 }
 
+/* ------------------------------------------------------------------ */
+/* AWS_XRAY_NOOP_ID and traceparent (XRAY_AUTO_PROPAGATE)              */
+
+#define NOOP_ROOT "1-00000000-000000000000000000000000"
+#define NOOP_ID "0000000000000000"
+#define TID "5759e988bd862e3fe1be46a994272793"
+
+/* A rules file that samples nothing: every trace started here is
+ * unsampled. Its path (static storage). */
+static const char *never_rules(void)
+{
+  static char path[64];
+  static const char doc[] = "{\"version\":2,\"rules\":[],"
+                            "\"default\":{\"fixed_target\":0,\"rate\":0}}";
+  int fd;
+
+  if (path[0])
+    return path;
+  strcpy(path, "/tmp/xr-unit-never-XXXXXX");
+  fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, doc, sizeof(doc) - 1), (ssize_t)sizeof(doc) - 1);
+  close(fd);
+  return path;
+}
+
+static int teardown_never_rules(void **state)
+{
+  (void)state;
+  if (never_rules()[0])
+    unlink(never_rules());
+  return 0;
+}
+
+/* tp is "00-<32>-<16>-<2>": its parts. */
+static void split_tp(const char *tp, char tid[33], char pid[17], char flags[3])
+{
+  assert_int_equal(strlen(tp), 55);
+  assert_memory_equal(tp, "00-", 3);
+  memcpy(tid, tp + 3, 32);
+  tid[32] = '\0';
+  assert_int_equal(tp[35], '-');
+  memcpy(pid, tp + 36, 16);
+  pid[16] = '\0';
+  assert_true(xr_is_entity_id(pid, 16));
+  assert_string_not_equal(pid, NOOP_ID);
+  assert_int_equal(tp[52], '-');
+  memcpy(flags, tp + 53, 2);
+  flags[2] = '\0';
+}
+
+/* Default: an unsampled context passes the incoming Root, the no-op
+ * Parent and Sampled=0 (Go's header); traceparent needs a real parent-id. */
+static void test_noop_id_default(void **state)
+{
+  static const char *const env[] = {
+      "_X_AMZN_TRACE_ID", "Root=" ROOT ";Parent=" PARENT ";Sampled=0;" LINEAGE, NULL};
+  struct xr_span sp;
+  char tp[XR_TRACEPARENT_LEN + 1], tp2[XR_TRACEPARENT_LEN + 1], tid[33], pid[17], flags[3];
+  (void)state;
+
+  init_tracer(env);
+  assert_int_equal(xr_span_begin(&sp), 0);
+  assert_null(sp.sub);
+  assert_string_equal(sp.header, "Root=" ROOT ";Parent=" NOOP_ID ";Sampled=0;" LINEAGE);
+  assert_int_equal(xr_span_traceparent(&sp, tp, sizeof(tp)), XR_TRACEPARENT_LEN);
+  split_tp(tp, tid, pid, flags);
+  assert_string_equal(tid, TID);
+  assert_string_equal(flags, "00");
+  /* A random id each time: it names nothing recorded. */
+  assert_int_equal(xr_span_traceparent(&sp, tp2, sizeof(tp2)), XR_TRACEPARENT_LEN);
+  assert_string_not_equal(tp, tp2);
+  assert_int_equal(xr_span_traceparent(&sp, tp2, XR_TRACEPARENT_LEN), -ENOSPC);
+  xr_span_end(&sp);
+  ut_expect_silence(ut_rx, 100);
+}
+
+/* AWS_XRAY_NOOP_ID=false: a random Parent, the same in both headers. */
+static void test_noop_id_false(void **state)
+{
+  static const char *const env[] = {
+      "_X_AMZN_TRACE_ID", "Root=" ROOT ";Parent=" PARENT ";Sampled=0", "AWS_XRAY_NOOP_ID",
+      "false", NULL};
+  struct xr_span sp;
+  char root[36], parent[17], sampled, tp[XR_TRACEPARENT_LEN + 1], tid[33], pid[17], flags[3];
+  const char *extra;
+  (void)state;
+
+  init_tracer(env);
+  assert_int_equal(xr_span_begin(&sp), 0);
+  parse_header(sp.header, root, parent, &sampled, &extra);
+  assert_string_equal(root, ROOT);
+  assert_string_not_equal(parent, NOOP_ID);
+  assert_string_not_equal(parent, PARENT);
+  assert_int_equal(sampled, '0');
+  assert_int_equal(xr_span_traceparent(&sp, tp, sizeof(tp)), XR_TRACEPARENT_LEN);
+  split_tp(tp, tid, pid, flags);
+  assert_string_equal(tid, TID);
+  assert_string_equal(pid, parent);
+  assert_string_equal(flags, "00");
+  xr_span_end(&sp);
+}
+
+/* A trace started here unsampled: the no-op Root by default (Python's and
+ * Go's), a real one with AWS_XRAY_NOOP_ID=false or with w3c propagated. */
+static void test_noop_new_trace(void **state)
+{
+  const char *env_noop[] = {"XRAY_AUTO_SAMPLING", "default", "XRAY_AUTO_SAMPLING_RULES",
+                            never_rules(), NULL};
+  const char *env_real[] = {"XRAY_AUTO_SAMPLING", "default", "XRAY_AUTO_SAMPLING_RULES",
+                            never_rules(), "AWS_XRAY_NOOP_ID", "0", NULL};
+  const char *env_w3c[] = {"XRAY_AUTO_SAMPLING", "default", "XRAY_AUTO_SAMPLING_RULES",
+                           never_rules(), "XRAY_AUTO_PROPAGATE", "xray,w3c", NULL};
+  struct xr_span sp;
+  char root[36], parent[17], sampled, tp[XR_TRACEPARENT_LEN + 1], tid[33], pid[17], flags[3];
+  char ctx[XR_HEADER_MAX];
+  const char *extra;
+  (void)state;
+
+  init_tracer(env_noop);
+  assert_int_equal(xr_span_begin(&sp), 0);
+  assert_false(sp.sampled);
+  assert_string_equal(sp.header, "Root=" NOOP_ROOT ";Parent=" NOOP_ID ";Sampled=0");
+  /* No W3C form for the no-op Root: no traceparent. */
+  assert_int_equal(xr_span_traceparent(&sp, tp, sizeof(tp)), -EINVAL);
+  xr_span_end(&sp);
+  /* The same for a thread segment's context. */
+  assert_int_equal(xr_thread_segment_begin("t", NULL), 0);
+  assert_true(xr_context_header(ctx, sizeof(ctx)) > 0);
+  assert_string_equal(ctx, "Root=" NOOP_ROOT ";Parent=" NOOP_ID ";Sampled=0");
+  assert_int_equal(xr_thread_segment_end(), 0);
+
+  init_tracer(env_real);
+  assert_int_equal(xr_span_begin(&sp), 0);
+  parse_header(sp.header, root, parent, &sampled, &extra);
+  assert_string_not_equal(root, NOOP_ROOT);
+  assert_true(labs(strtol(root + 2, NULL, 16) - (long)time(NULL)) < 10);
+  assert_string_not_equal(parent, NOOP_ID);
+  assert_int_equal(sampled, '0');
+  xr_span_end(&sp);
+  assert_int_equal(xr_thread_segment_begin("t", NULL), 0);
+  assert_true(xr_context_header(ctx, sizeof(ctx)) > 0);
+  parse_header(ctx, root, parent, &sampled, &extra);
+  assert_string_not_equal(root, NOOP_ROOT);
+  assert_string_not_equal(parent, NOOP_ID);
+  assert_int_equal(xr_thread_segment_end(), 0);
+
+  init_tracer(env_w3c);
+  assert_int_equal(xr_span_begin(&sp), 0);
+  parse_header(sp.header, root, parent, &sampled, &extra);
+  assert_string_not_equal(root, NOOP_ROOT);
+  assert_string_equal(parent, NOOP_ID);
+  assert_int_equal(xr_span_traceparent(&sp, tp, sizeof(tp)), XR_TRACEPARENT_LEN);
+  split_tp(tp, tid, pid, flags);
+  assert_memory_equal(tid, root + 2, 8);
+  assert_memory_equal(tid + 8, root + 11, 24);
+  assert_string_equal(flags, "00");
+  xr_span_end(&sp);
+  ut_expect_silence(ut_rx, 100);
+}
+
+/* A sampled span: trace-id = the Root mapped, parent-id = the subsegment
+ * id, flags 01; the X-Ray header is unchanged by w3c. */
+static void test_traceparent_sampled(void **state)
+{
+  static const char *const env[] = {"XRAY_AUTO_PROPAGATE", "xray,w3c", NULL};
+  struct xr_span sp;
+  char root[36], parent[17], sampled, tp[XR_TRACEPARENT_LEN + 1], tid[33], pid[17], flags[3];
+  const char *extra;
+  cJSON *doc;
+  (void)state;
+
+  init_tracer(env);
+  assert_int_equal(xr_span_begin(&sp), 0);
+  assert_non_null(sp.sub);
+  parse_header(sp.header, root, parent, &sampled, &extra);
+  assert_int_equal(xr_span_traceparent(&sp, tp, sizeof(tp)), XR_TRACEPARENT_LEN);
+  split_tp(tp, tid, pid, flags);
+  assert_memory_equal(tid, sp.sub->trace_id + 2, 8);
+  assert_memory_equal(tid + 8, sp.sub->trace_id + 11, 24);
+  assert_string_equal(pid, sp.sub->id);
+  assert_string_equal(pid, parent);
+  assert_string_equal(flags, "01");
+  xr_entity_set_name(sp.sub, "example.com");
+  xr_span_end(&sp);
+  doc = ut_recv_doc(ut_rx, 2000);
+  assert_non_null(doc);
+  assert_string_equal(ut_str(doc, "trace_id"), root);
+  cJSON_Delete(doc);
+}
+
+/* The context of an unsampled thread segment passes the no-op Parent by
+ * default, the segment's own id with AWS_XRAY_NOOP_ID=false. */
+static void test_noop_context_header(void **state)
+{
+  static const char *const env[] = {"AWS_XRAY_NOOP_ID", "false", NULL};
+  char ctx[XR_HEADER_MAX];
+  (void)state;
+
+  assert_int_equal(xr_thread_segment_begin("in", "Root=" ROOT ";Parent=" PARENT ";Sampled=0"), 0);
+  assert_true(xr_context_header(ctx, sizeof(ctx)) > 0);
+  assert_string_equal(ctx, "Root=" ROOT ";Parent=" NOOP_ID ";Sampled=0");
+  assert_int_equal(xr_thread_segment_end(), 0);
+  /* Sampled: the segment's id, as ever. */
+  assert_int_equal(xr_thread_segment_begin("in", "Root=" ROOT ";Parent=" PARENT ";Sampled=1"), 0);
+  assert_true(xr_context_header(ctx, sizeof(ctx)) > 0);
+  assert_string_not_equal(ctx + 48, NOOP_ID ";Sampled=1");
+  assert_memory_equal(ctx + 64, ";Sampled=1", 10);
+  assert_int_equal(xr_thread_segment_end(), 0);
+  cJSON_Delete(ut_recv_doc(ut_rx, 2000));
+
+  init_tracer(env);
+  assert_int_equal(xr_thread_segment_begin("in", "Root=" ROOT ";Parent=" PARENT ";Sampled=0"), 0);
+  assert_true(xr_context_header(ctx, sizeof(ctx)) > 0);
+  assert_memory_equal(ctx, "Root=" ROOT ";Parent=", 48);
+  assert_memory_not_equal(ctx + 48, NOOP_ID, 16);
+  assert_memory_not_equal(ctx + 48, PARENT, 16);
+  assert_int_equal(xr_thread_segment_end(), 0);
+  ut_expect_silence(ut_rx, 100);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -575,6 +796,11 @@ int main(void)
       cmocka_unit_test_setup(test_context_header_too_small, setup),
       cmocka_unit_test_setup(test_excluded, setup),
       cmocka_unit_test_setup(test_local_spans, setup),
+      cmocka_unit_test_setup(test_noop_id_default, setup),
+      cmocka_unit_test_setup(test_noop_id_false, setup),
+      cmocka_unit_test_setup_teardown(test_noop_new_trace, setup, teardown_never_rules),
+      cmocka_unit_test_setup(test_traceparent_sampled, setup),
+      cmocka_unit_test_setup(test_noop_context_header, setup),
   };
   return cmocka_run_group_tests(tests, ut_rx_group_setup, ut_rx_group_teardown);
 }
