@@ -9,6 +9,7 @@
 #include "../src/emitter.h"
 #include "../src/ids.h"
 #include "../src/log.h"
+#include "../src/sampling.h"
 #include "../src/tracer.h"
 #include "curl_span.h"
 #include "net_glue.h"
@@ -43,6 +44,7 @@ static void xr_atfork_child(void)
   xr_emitter_fork_child();
   xr_tracer_fork_child();
   xr_api_fork_child();
+  xr_sampling_fork_child(); /* the centralized poller starts again lazily */
   xr_curl_fork_child();
   xr_pq_fork_child();
   xr_my_fork_child();

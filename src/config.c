@@ -232,7 +232,9 @@ void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program
       {"IGNORE_ERROR", XR_CTX_IGNORE_ERROR},
       {"RUNTIME_ERROR", XR_CTX_RUNTIME_ERROR}};
   static const struct xr_enum_word sampling[] = {
-      {"default", XR_SAMPLING_DEFAULT}, {"all", XR_SAMPLING_ALL}};
+      {"default", XR_SAMPLING_DEFAULT},
+      {"all", XR_SAMPLING_ALL},
+      {"centralized", XR_SAMPLING_CENTRALIZED}};
   static const struct xr_enum_word sql[] = {{"sanitized", XR_SQL_SANITIZED},
                                             {"raw", XR_SQL_RAW},
                                             {"off", XR_SQL_OFF}};

@@ -18,7 +18,9 @@ enum xr_context_missing {
   XR_CTX_IGNORE_ERROR,
   XR_CTX_RUNTIME_ERROR
 };
-enum xr_sampling { XR_SAMPLING_DEFAULT, XR_SAMPLING_ALL };
+/* centralized: the daemon's rules (sampling_poller.h), local rules as the
+ * fallback; never in Lambda. */
+enum xr_sampling { XR_SAMPLING_DEFAULT, XR_SAMPLING_ALL, XR_SAMPLING_CENTRALIZED };
 /* What sql.sanitized_query holds: literals replaced (the default), the
  * statement as given, or nothing. */
 enum xr_sql_mode { XR_SQL_SANITIZED, XR_SQL_RAW, XR_SQL_OFF };

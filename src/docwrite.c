@@ -8,6 +8,7 @@
 #include "xr_setup.h"
 
 #include "entity.h"
+#include "sampling.h"
 
 #include <errno.h>
 #include "utf8.h"
@@ -400,7 +401,8 @@ int xr_sql_json(const struct xr_sql *q, char *buf, size_t cap)
   return o.full ? -EMSGSIZE : (int)o.len;
 }
 
-static void xr_put_segment_aws(struct xr_out *o, const cJSON *aws)
+static void xr_put_segment_aws(struct xr_out *o, const cJSON *aws,
+                               unsigned sampling_rule)
 {
   const cJSON *c;
   xr_put_key(o, "aws");
@@ -414,7 +416,10 @@ static void xr_put_segment_aws(struct xr_out *o, const cJSON *aws)
     XR_PUTS(o, ",");
   }
   XR_PUTS(o, "\"xray\":{\"sdk\":\"" XR_SDK_NAME "\",\"sdk_version\":\"" XRAY_AUTO_VERSION
-             "\",\"auto_instrumentation\":true}}");
+             "\",\"auto_instrumentation\":true");
+  if (sampling_rule && xr_sampling_rule_name(sampling_rule))
+    xr_put_kstr(o, "sampling_rule_name", xr_sampling_rule_name(sampling_rule));
+  XR_PUTS(o, "}}");
 }
 
 static void xr_put_entity(struct xr_out *o, const struct xr_entity *e,
@@ -442,7 +447,7 @@ static void xr_put_entity(struct xr_out *o, const struct xr_entity *e,
     xr_put_kstr(o, "user", e->user);
   xr_put_http(o, &e->http);
   if (e->segment)
-    xr_put_segment_aws(o, e->aws);
+    xr_put_segment_aws(o, e->aws, e->sampling_rule);
   else if (e->aws) {
     xr_put_key(o, "aws");
     xr_put_cjson(o, e->aws);

@@ -1,6 +1,7 @@
 #include "xr_setup.h"
 
 #include "entity.h"
+#include "sampling.h"
 
 #include "clock.h"
 #include "ids.h"
@@ -321,6 +322,9 @@ cJSON *xr_entity_to_json(const struct xr_entity *e, bool independent,
     cJSON_AddStringToObject(xray, "sdk", XR_SDK_NAME);
     cJSON_AddStringToObject(xray, "sdk_version", XRAY_AUTO_VERSION);
     cJSON_AddTrueToObject(xray, "auto_instrumentation");
+    if (e->sampling_rule && xr_sampling_rule_name(e->sampling_rule))
+      cJSON_AddStringToObject(xray, "sampling_rule_name",
+                              xr_sampling_rule_name(e->sampling_rule));
     cJSON_AddItemToObject(o, "aws", aws);
   } else {
     xr_add_ref(o, "aws", e->aws);

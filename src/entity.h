@@ -58,7 +58,12 @@ struct xr_entity {
   char id[XR_ID_LEN + 1];
   char trace_id[XR_TRACE_ID_LEN + 1];
   char parent_id[XR_ID_LEN + 1]; /* "" when none */
-  unsigned flags;                /* here: fills the padding after the ids */
+  /* These two fill the padding after the ids: the struct stays within
+   * the allocator's per-thread cache with an SQL block (entity.c). */
+  uint16_t flags;                /* XR_FLAG_* */
+  /* Segments: the centralized sampling rule that sampled it, 0 none
+   * (xr_sampling_rule_name; a number, not a pointer). */
+  uint16_t sampling_rule;
   /* Sanitized (names.h), at most XR_NAME_MAX_BYTES: name_buf, or a heap
    * copy (owned) when longer, so that the struct stays small enough for
    * the allocator's per-thread cache (glibc's tcache: requests up to 1032

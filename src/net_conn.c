@@ -426,6 +426,8 @@ static void xr_sample_req_of(const struct xr_hp_request *r, struct xr_sample_req
 
   q->method = r->method;
   q->host = r->host;
+  q->service = NULL; /* the tracer's: the segment's name */
+  q->service_type = NULL;
   q->path = t[0] == '/' ? t : NULL;
   auth = strncmp(t, "http://", 7) == 0 ? t + 7 : strncmp(t, "https://", 8) == 0 ? t + 8 : NULL;
   if (!auth)

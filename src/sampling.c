@@ -4,6 +4,7 @@
 
 #include "ids.h"
 #include "log.h"
+#include "sampling_poller.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,19 +37,45 @@ static bool xr_reservoir_take(int64_t now_seconds)
   }
 }
 
-bool xr_sample_request(enum xr_sampling mode, int64_t now_seconds,
-                       const struct xr_sample_req *req)
+bool xr_sample_decide(enum xr_sampling mode, int64_t now_seconds,
+                      const struct xr_sample_req *req, unsigned *rule)
 {
   struct xr_rules *rs;
 
+  if (rule)
+    *rule = 0;
   if (mode == XR_SAMPLING_ALL)
     return true;
+  if (XR_UNLIKELY(mode == XR_SAMPLING_CENTRALIZED)) {
+    int d = xr_poller_sample(now_seconds, req, rule);
+    if (d >= 0)
+      return d != 0;
+  }
+  if (req && !(req->host && *req->host) && !(req->method && *req->method) &&
+      !(req->path && *req->path))
+    req = NULL;
   rs = atomic_load_explicit(&xr_active, memory_order_acquire);
   if (rs)
     return xr_rule_decide(xr_rules_match(rs, req), now_seconds, xr_random_unit);
   if (xr_reservoir_take(now_seconds))
     return true;
   return xr_random_unit() < XR_DEFAULT_RATE;
+}
+
+bool xr_sample_request(enum xr_sampling mode, int64_t now_seconds,
+                       const struct xr_sample_req *req)
+{
+  return xr_sample_decide(mode, now_seconds, req, NULL);
+}
+
+const char *xr_sampling_rule_name(unsigned rule)
+{
+  return xr_poller_rule_name(rule);
+}
+
+void xr_sampling_fork_child(void)
+{
+  xr_poller_fork_child();
 }
 
 bool xr_sample(enum xr_sampling mode, int64_t now_seconds)

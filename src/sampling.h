@@ -6,7 +6,8 @@
  * cannot be used leaves the default rule, with one error line.
  * Incoming decisions (Sampled=1/0 of a trace header) are honoured by the
  * caller and never reach this module. XRAY_AUTO_SAMPLING=all samples
- * everything, rules or not.
+ * everything, rules or not; =centralized asks the daemon's rules first
+ * (xr_sample_decide).
  * Contract: decisions are lock-free, allocate nothing, thread-safe.
  */
 #ifndef XR_SAMPLING_H
@@ -27,6 +28,22 @@ bool xr_sample(enum xr_sampling mode, int64_t now_seconds);
  * of the file that matches it, else its default. req NULL: xr_sample. */
 bool xr_sample_request(enum xr_sampling mode, int64_t now_seconds,
                        const struct xr_sample_req *req);
+/*
+ * The same, and with XR_SAMPLING_CENTRALIZED the daemon's rules first
+ * (sampling_poller.h; the first such decision starts the poller): when
+ * one of them decides, local rules are not consulted, and a sampled
+ * decision sets *rule (when not NULL; else it is set to 0) to the rule's
+ * number (xr_sampling_rule_name, at most 65535). Local rules see only
+ * host, method and path: a req with none of them is "nothing known of the
+ * request" (the default rule, as with req NULL).
+ */
+bool xr_sample_decide(enum xr_sampling mode, int64_t now_seconds,
+                      const struct xr_sample_req *req, unsigned *rule);
+/* The name of a rule xr_sample_decide reported (lives as long as the
+ * process), NULL for 0 or an unknown number. */
+const char *xr_sampling_rule_name(unsigned rule);
+/* pthread_atfork child handler (the centralized poller). */
+void xr_sampling_fork_child(void);
 
 /*
  * Reads and activates the rules file at path. Call once, at

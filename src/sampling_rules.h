@@ -82,11 +82,15 @@ struct xr_rules {
   struct xr_rule rule[]; /* nrules, then the patterns and texts */
 };
 
-/* What a decision knows of the request; NULL or "" members are absent. */
+/* What a decision knows of the request; NULL or "" members are absent.
+ * Local rules match host, method and path; centralized rules
+ * (sampling_central.h) all five. */
 struct xr_sample_req {
   const char *host;   /* Host header as received (port included) */
   const char *method;
   const char *path;   /* without query or fragment */
+  const char *service;      /* the segment's name */
+  const char *service_type; /* the segment's origin (plugins) */
 };
 
 /*

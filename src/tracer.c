@@ -9,6 +9,7 @@
 #include "lambda.h"
 #include "log.h"
 #include "sampling.h"
+#include "sampling_poller.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -52,6 +53,7 @@ struct xr_identity {
   bool sampled;
   const char *extra;
   int64_t now_us; /* xr_identity_init's clock reading, 0 when none */
+  unsigned rule; /* the centralized rule that sampled it, 0 none */
 };
 
 void xr_tracer_init(const struct xr_config *cfg)
@@ -66,7 +68,14 @@ void xr_tracer_init(const struct xr_config *cfg)
    * samples): before the host runs, drops privileges or chroots, and once
    * for a forking server's children (README, Sampling). */
   xr_sampling_unload(); /* a re-initialisation (tests) starts afresh */
-  if (xr_cfg.sampling_rules[0] && xr_cfg.sampling == XR_SAMPLING_DEFAULT &&
+  if (xr_cfg.sampling == XR_SAMPLING_CENTRALIZED && xr_cfg.lambda_api.port) {
+    /* The SDKs' rule: Lambda decides, centralized sampling stays off. */
+    xr_cfg.sampling = XR_SAMPLING_DEFAULT;
+    xr_info("XRAY_AUTO_SAMPLING=centralized has no effect in Lambda");
+  }
+  if (xr_cfg.sampling == XR_SAMPLING_CENTRALIZED)
+    xr_poller_configure(&xr_cfg.tcp); /* started by the first decision */
+  if (xr_cfg.sampling_rules[0] && xr_cfg.sampling != XR_SAMPLING_ALL &&
       !xr_cfg.lambda_api.port)
     (void)xr_sampling_load(xr_cfg.sampling_rules);
 }
@@ -120,6 +129,24 @@ static bool xr_unsampled_real_root(void)
   return !xr_cfg.noop_id || (xr_cfg.propagate & XR_PROP_W3C);
 }
 
+/* The decision for a trace we start. Centralized rules also match the
+ * segment's name (req->service, else the configured service). */
+static bool xr_decide(struct xr_identity *id, int64_t now_s,
+                      const struct xr_sample_req *req)
+{
+  struct xr_sample_req q;
+
+  if (XR_LIKELY(xr_cfg.sampling != XR_SAMPLING_CENTRALIZED))
+    return xr_sample_request(xr_cfg.sampling, now_s, req);
+  if (req)
+    q = *req;
+  else
+    memset(&q, 0, sizeof(q));
+  if (!q.service)
+    q.service = xr_cfg.service;
+  return xr_sample_decide(xr_cfg.sampling, now_s, &q, &id->rule);
+}
+
 /* A new trace, or the one of header h (Root, Parent, Sampled honoured;
  * Sampled=? or absent means we decide, by the rule matching req, the
  * request the trace starts with: NULL for the segments the library starts
@@ -139,12 +166,12 @@ static void xr_identity_init_ids(struct xr_identity *id,
     if (h->sampled == '1' || h->sampled == '0')
       id->sampled = h->sampled == '1';
     else
-      id->sampled = xr_sample_request(xr_cfg.sampling, now_s, req);
+      id->sampled = xr_decide(id, now_s, req);
     id->extra = h->extra[0] ? h->extra : NULL;
   } else {
     /* Decided first: an unsampled context that passes nothing on (ids
      * false) needs no trace id. */
-    id->sampled = xr_sample_request(xr_cfg.sampling, now_s, req);
+    id->sampled = xr_decide(id, now_s, req);
     if (id->sampled || (ids && xr_unsampled_real_root()))
       xr_new_trace_id(id->trace_id, now_s);
     else if (ids)
@@ -178,6 +205,7 @@ static struct xr_entity *xr_segment_new(const char *name,
   memcpy(seg->trace_id, id->trace_id, sizeof(seg->trace_id));
   memcpy(seg->parent_id, id->parent_id, sizeof(seg->parent_id));
   seg->sampled = id->sampled;
+  seg->sampling_rule = (uint16_t)(id->sampled ? id->rule : 0);
   if (id->extra && !(seg->header_extra = strdup(id->extra))) {
     xr_entity_free(seg);
     return NULL;
@@ -524,7 +552,10 @@ int xr_thread_segment_begin(const char *name, const char *header)
     return -EALREADY;
   if (header && xr_trace_header_parse(header, strlen(header), &h) == 0)
     hp = &h;
-  xr_identity_init(&id, hp, NULL);
+  {
+    struct xr_sample_req q = {.service = name && *name ? name : NULL};
+    xr_identity_init(&id, hp, &q);
+  }
   seg = xr_segment_new(name && *name ? name : xr_cfg.service, &id);
   if (!seg)
     return -ENOMEM;

@@ -318,6 +318,21 @@ static void test_runtime_connection(void **state)
   runtime_exchange(true);
 }
 
+/* The SDKs' rule: no centralized sampling in Lambda (no poller, ever). */
+static void test_no_centralized_sampling(void **state)
+{
+  static const char *const lambda[] = {"AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001",
+                                       "XRAY_AUTO_SAMPLING", "centralized", NULL};
+  static const char *const host[] = {"XRAY_AUTO_SAMPLING", "centralized", NULL};
+
+  (void)state;
+  ut_tracer_init(host, "server");
+  assert_int_equal(xr_tracer_config()->sampling, XR_SAMPLING_CENTRALIZED);
+  ut_tracer_init(lambda, "bootstrap");
+  assert_int_equal(xr_tracer_config()->sampling, XR_SAMPLING_DEFAULT);
+  init_lambda();
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -330,6 +345,7 @@ int main(void)
       cmocka_unit_test_setup(test_inherited, setup),
       cmocka_unit_test_setup(test_held_failure, setup),
       cmocka_unit_test_setup(test_runtime_connection, setup),
+      cmocka_unit_test_setup(test_no_centralized_sampling, setup),
   };
   return cmocka_run_group_tests(tests, ut_rx_group_setup, ut_rx_group_teardown);
 }

@@ -78,7 +78,7 @@ static const char *V1_DOC =
 
 static struct xr_sample_req req(const char *host, const char *method, const char *path)
 {
-  struct xr_sample_req q = {host, method, path};
+  struct xr_sample_req q = {.host = host, .method = method, .path = path};
   return q;
 }
 
