@@ -135,8 +135,9 @@ set_target_properties(lambda_runtime PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${
 # - descriptors and signals: a program that closes every descriptor it did not open
 #   (close_range, a close loop, /proc/self/fd, dup2, raw syscall, closefrom) and reuses the
 #   numbers for TCP connections while its threads make traced requests; a program whose
-#   signal handlers and vfork children write, read and close traced sockets.
-foreach(_xr_prog IN ITEMS fork_storm soak fd_hygiene signals)
+#   signal handlers and vfork children write, read and close traced sockets;
+# - issue 8, plugins: a program opening segments (plugins_probe, integration.plugins).
+foreach(_xr_prog IN ITEMS fork_storm soak fd_hygiene signals plugins_probe)
   add_executable(${_xr_prog} "${XR_SOURCE_DIR}/tests/integration/${_xr_prog}.c")
   target_include_directories(${_xr_prog} PRIVATE "${XR_SOURCE_DIR}/include")
   target_link_libraries(${_xr_prog} PRIVATE Threads::Threads)

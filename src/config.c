@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "names.h"
+#include "url.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -109,66 +110,31 @@ int xr_parse_daemon_address(const char *s, struct xr_endpoint *udp,
   return 0;
 }
 
-static const struct {
+struct xr_word_bit {
   const char *name;
   unsigned bit;
-} xr_hook_names[] = {{"curl", XR_HOOK_CURL},
-                     {"pq", XR_HOOK_PQ},
-                     {"mysql", XR_HOOK_MYSQL},
-                     {"net", XR_HOOK_NET}};
+};
 
-int xr_parse_hooks(const char *s, unsigned *out)
+static const struct xr_word_bit xr_hook_names[] = {
+    {"curl", XR_HOOK_CURL}, {"pq", XR_HOOK_PQ}, {"mysql", XR_HOOK_MYSQL}, {"net", XR_HOOK_NET}};
+static const struct xr_word_bit xr_prop_names[] = {{"xray", XR_PROP_XRAY},
+                                                   {"w3c", XR_PROP_W3C}};
+static const struct xr_word_bit xr_plugin_names[] = {{"ec2", XR_PLUGIN_EC2},
+                                                     {"ecs", XR_PLUGIN_ECS},
+                                                     {"eks", XR_PLUGIN_EKS},
+                                                     {"beanstalk", XR_PLUGIN_BEANSTALK},
+                                                     {"elastic_beanstalk", XR_PLUGIN_BEANSTALK}};
+
+/* A comma-separated list of the words of tab (case-insensitive; spaces and
+ * tabs around a word and empty items ignored: "curl,,pq" and "curl,"
+ * alike) into *out, the bits of the words known. -EINVAL when a word is
+ * unknown, *bad (of *badlen bytes) then the first such word. */
+static int xr_parse_words(const char *s, const struct xr_word_bit *tab, size_t ntab,
+                          unsigned *out, const char **bad, size_t *badlen)
 {
   unsigned bits = 0;
   const char *p = s;
-
-  if (strcasecmp(s, "all") == 0) {
-    *out = XR_HOOK_ALL;
-    return 0;
-  }
-  if (strcasecmp(s, "none") == 0) {
-    *out = 0;
-    return 0;
-  }
-  while (*p) {
-    const char *comma = strchr(p, ',');
-    size_t n = comma ? (size_t)(comma - p) : strlen(p);
-    size_t i;
-    bool found = false;
-    while (n && *p == ' ') {
-      p++;
-      n--;
-    }
-    while (n && p[n - 1] == ' ')
-      n--;
-    if (n == 0)
-      goto next; /* "curl,,pq" and "curl," alike */
-    for (i = 0; i < XR_ARRAY_SIZE(xr_hook_names); i++)
-      if (strlen(xr_hook_names[i].name) == n &&
-          strncasecmp(p, xr_hook_names[i].name, n) == 0) {
-        bits |= xr_hook_names[i].bit;
-        found = true;
-      }
-    if (!found)
-      return -EINVAL;
-  next:
-    if (!comma)
-      break;
-    p = comma + 1;
-  }
-  *out = bits;
-  return 0;
-}
-
-static const struct {
-  const char *name;
-  unsigned bit;
-} xr_prop_names[] = {{"xray", XR_PROP_XRAY}, {"w3c", XR_PROP_W3C}};
-
-int xr_parse_propagate(const char *s, unsigned *out)
-{
-  unsigned bits = 0;
-  const char *p = s;
+  int rc = 0;
 
   while (*p) {
     const char *comma = strchr(p, ',');
@@ -181,21 +147,87 @@ int xr_parse_propagate(const char *s, unsigned *out)
     }
     while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
       n--;
-    for (i = 0; n && i < XR_ARRAY_SIZE(xr_prop_names); i++)
-      if (strlen(xr_prop_names[i].name) == n && strncasecmp(p, xr_prop_names[i].name, n) == 0) {
-        bits |= xr_prop_names[i].bit;
+    for (i = 0; n && i < ntab; i++)
+      if (strlen(tab[i].name) == n && strncasecmp(p, tab[i].name, n) == 0) {
+        bits |= tab[i].bit;
         found = true;
       }
-    if (n && !found)
-      return -EINVAL;
+    if (n && !found && rc == 0) {
+      rc = -EINVAL;
+      *bad = p;
+      *badlen = n;
+    }
     if (!comma)
       break;
     p = comma + 1;
   }
-  if (!bits)
-    return -EINVAL; /* ",": propagating nothing is not a choice offered */
+  *out = bits;
+  return rc;
+}
+
+int xr_parse_hooks(const char *s, unsigned *out)
+{
+  const char *bad;
+  size_t badlen;
+  unsigned bits;
+
+  if (strcasecmp(s, "all") == 0) {
+    *out = XR_HOOK_ALL;
+    return 0;
+  }
+  if (strcasecmp(s, "none") == 0) {
+    *out = 0;
+    return 0;
+  }
+  if (xr_parse_words(s, xr_hook_names, XR_ARRAY_SIZE(xr_hook_names), &bits, &bad,
+                     &badlen) < 0)
+    return -EINVAL;
   *out = bits;
   return 0;
+}
+
+int xr_parse_propagate(const char *s, unsigned *out)
+{
+  const char *bad;
+  size_t badlen;
+  unsigned bits;
+
+  if (xr_parse_words(s, xr_prop_names, XR_ARRAY_SIZE(xr_prop_names), &bits, &bad,
+                     &badlen) < 0 ||
+      !bits) /* ",": propagating nothing is not a choice offered */
+    return -EINVAL;
+  *out = bits;
+  return 0;
+}
+
+int xr_parse_plugins(const char *s, unsigned *out, const char **bad, size_t *badlen)
+{
+  return xr_parse_words(s, xr_plugin_names, XR_ARRAY_SIZE(xr_plugin_names), out, bad,
+                        badlen);
+}
+
+/* An http:// URL with a host (a metadata endpoint): stored in dst, or ""
+ * and one log line naming var. */
+static void xr_parse_metadata_uri(const char *var, const char *v, char *dst, size_t cap)
+{
+  struct xr_url u;
+  const char *c;
+  bool printable = true;
+
+  dst[0] = '\0';
+  if (!v || !*v)
+    return;
+  /* It becomes a request line: no spaces, controls or 8-bit bytes. */
+  for (c = v; *c; c++)
+    if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+      printable = false;
+  if (!printable || strlen(v) >= cap || strncasecmp(v, "http://", 7) != 0 ||
+      xr_url_parse(v, &u) < 0 || !u.host[0] || strcmp(u.scheme, "http") != 0 ||
+      u.port == 0 || u.port > 65535) {
+    xr_err("%s=\"%.64s\" is not an http://host[:port][/path] URL; ignored", var, v);
+    return;
+  }
+  strcpy(dst, v);
 }
 
 struct xr_enum_word {
@@ -339,6 +371,35 @@ void xr_config_load(struct xr_config *cfg, xr_getenv_fn get, const char *program
   if (v && *v && xr_parse_bool(v, &cfg->noop_id) < 0) {
     cfg->noop_id = true;
     xr_err("AWS_XRAY_NOOP_ID=\"%.64s\" is not a boolean; unsampled calls pass no-op ids", v);
+  }
+  v = get("XRAY_AUTO_PLUGINS");
+  if (v && *v) {
+    const char *bad = NULL;
+    size_t badlen = 0;
+    /* The valid names are kept: each plugin stands alone, and a typo in
+     * one should not silently drop the others. */
+    if (xr_parse_plugins(v, &cfg->plugins, &bad, &badlen) < 0)
+      xr_err("XRAY_AUTO_PLUGINS: \"%.*s\" is not one of ec2,ecs,eks,beanstalk; ignored",
+             (int)(badlen > 32 ? 32 : badlen), bad);
+  }
+  v = get("XRAY_AUTO_PLUGINS_ROOT");
+  if (v && *v) {
+    if (v[0] != '/' || strlen(v) >= sizeof(cfg->plugins_root) || strchr(v, '\n'))
+      xr_err("XRAY_AUTO_PLUGINS_ROOT=\"%.64s\" is not an absolute path under %zu bytes; using /",
+             v, sizeof(cfg->plugins_root));
+    else
+      strcpy(cfg->plugins_root, v);
+  }
+  if (cfg->plugins & XR_PLUGIN_ECS)
+    xr_parse_metadata_uri("ECS_CONTAINER_METADATA_URI_V4",
+                          get("ECS_CONTAINER_METADATA_URI_V4"), cfg->ecs_uri,
+                          sizeof(cfg->ecs_uri));
+  if (cfg->plugins & XR_PLUGIN_EC2) {
+    xr_parse_metadata_uri("AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                          get("AWS_EC2_METADATA_SERVICE_ENDPOINT"), cfg->imds_uri,
+                          sizeof(cfg->imds_uri));
+    if (!cfg->imds_uri[0])
+      strcpy(cfg->imds_uri, "http://169.254.169.254");
   }
 
   v = get("AWS_LAMBDA_RUNTIME_API");

@@ -34,6 +34,11 @@ enum xr_sql_mode { XR_SQL_SANITIZED, XR_SQL_RAW, XR_SQL_OFF };
 /* XRAY_AUTO_PROPAGATE: the trace headers passed downstream and read. */
 #define XR_PROP_XRAY 0x1u /* X-Amzn-Trace-Id */
 #define XR_PROP_W3C 0x2u  /* traceparent */
+/* XRAY_AUTO_PLUGINS (plugins.h): where a segment ran. */
+#define XR_PLUGIN_EC2 0x1u
+#define XR_PLUGIN_ECS 0x2u
+#define XR_PLUGIN_EKS 0x4u
+#define XR_PLUGIN_BEANSTALK 0x8u
 
 #define XR_HOST_MAX 254
 #define XR_RULES_PATH_MAX 4096
@@ -64,6 +69,15 @@ struct xr_config {
    * ids downstream (Parent=0000000000000000, and a new trace's Root
    * 1-00000000-000000000000000000000000) instead of random ones. */
   bool noop_id;
+  unsigned plugins; /* XR_PLUGIN_* */
+  /* XRAY_AUTO_PLUGINS_ROOT: prefix of the files the plugins read
+   * (environment.conf, the cgroup and mountinfo files); "" is "/". */
+  char plugins_root[256];
+  /* ECS_CONTAINER_METADATA_URI_V4 (read only with "ecs"; "" when unset or
+   * malformed) and AWS_EC2_METADATA_SERVICE_ENDPOINT (only with "ec2";
+   * default http://169.254.169.254). Both http://host[:port][/path]. */
+  char ecs_uri[512];
+  char imds_uri[512];
 };
 
 typedef const char *(*xr_getenv_fn)(const char *name);
@@ -82,6 +96,11 @@ int xr_parse_hooks(const char *s, unsigned *out) XR_WUR;
 /* Comma-separated "xray", "w3c" (case-insensitive, spaces and empty
  * items ignored; at least one). 0 or -EINVAL. */
 int xr_parse_propagate(const char *s, unsigned *out) XR_WUR;
+/* Comma-separated ec2,ecs,eks,beanstalk (case-insensitive; empty items
+ * ignored). -EINVAL when a word is unknown: *out then holds the valid
+ * ones, and *bad (of *badlen bytes) the first unknown word. */
+int xr_parse_plugins(const char *s, unsigned *out, const char **bad,
+                     size_t *badlen) XR_WUR;
 /* Python's rules: n/no/f/false/off/0 -> false, y/yes/t/true/on/1 -> true. */
 int xr_parse_bool(const char *s, bool *out) XR_WUR;
 

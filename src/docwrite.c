@@ -8,6 +8,7 @@
 #include "xr_setup.h"
 
 #include "entity.h"
+#include "plugins.h"
 #include "sampling.h"
 
 #include <errno.h>
@@ -401,8 +402,10 @@ int xr_sql_json(const struct xr_sql *q, char *buf, size_t cap)
   return o.full ? -EMSGSIZE : (int)o.len;
 }
 
+/* pl: the plugins' members (xr_plugins_doc), or NULL. sampling_rule: the
+ * centralized rule that sampled the segment, 0 none. */
 static void xr_put_segment_aws(struct xr_out *o, const cJSON *aws,
-                               unsigned sampling_rule)
+                               const struct xr_plugins_doc *pl, unsigned sampling_rule)
 {
   const cJSON *c;
   xr_put_key(o, "aws");
@@ -415,6 +418,8 @@ static void xr_put_segment_aws(struct xr_out *o, const cJSON *aws,
     xr_put_cjson(o, c);
     XR_PUTS(o, ",");
   }
+  if (pl)
+    xr_put(o, pl->aws, pl->aws_len);
   XR_PUTS(o, "\"xray\":{\"sdk\":\"" XR_SDK_NAME "\",\"sdk_version\":\"" XRAY_AUTO_VERSION
              "\",\"auto_instrumentation\":true");
   if (sampling_rule && xr_sampling_rule_name(sampling_rule))
@@ -446,9 +451,13 @@ static void xr_put_entity(struct xr_out *o, const struct xr_entity *e,
   if (e->user)
     xr_put_kstr(o, "user", e->user);
   xr_put_http(o, &e->http);
-  if (e->segment)
-    xr_put_segment_aws(o, e->aws, e->sampling_rule);
-  else if (e->aws) {
+  if (e->segment) {
+    /* One load: the aws members and the tail of the same publication. */
+    const struct xr_plugins_doc *pl = xr_plugins_doc();
+    xr_put_segment_aws(o, e->aws, pl, e->sampling_rule);
+    if (pl)
+      xr_put(o, pl->tail, pl->tail_len); /* origin, service */
+  } else if (e->aws) {
     xr_put_key(o, "aws");
     xr_put_cjson(o, e->aws);
   }

@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "ids.h"
 #include "names.h"
+#include "plugins.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -313,8 +314,19 @@ cJSON *xr_entity_to_json(const struct xr_entity *e, bool independent,
     }
   }
   if (e->segment) {
+    const struct xr_plugins_doc *pl = xr_plugins_doc();
+    const cJSON *pm = pl ? cJSON_GetObjectItemCaseSensitive(pl->tree, "aws") : NULL;
     cJSON *aws = e->aws ? cJSON_Duplicate(e->aws, 1) : cJSON_CreateObject();
-    cJSON *xray = aws ? cJSON_AddObjectToObject(aws, "xray") : NULL;
+    cJSON *xray;
+    for (pm = pm ? pm->child : NULL; pm && aws; pm = pm->next) {
+      cJSON *dup = cJSON_Duplicate(pm, 1);
+      if (!dup || !cJSON_AddItemToObject(aws, pm->string, dup)) {
+        cJSON_Delete(dup);
+        cJSON_Delete(aws);
+        goto fail;
+      }
+    }
+    xray = aws ? cJSON_AddObjectToObject(aws, "xray") : NULL;
     if (!xray) {
       cJSON_Delete(aws);
       goto fail;
@@ -326,6 +338,17 @@ cJSON *xr_entity_to_json(const struct xr_entity *e, bool independent,
       cJSON_AddStringToObject(xray, "sampling_rule_name",
                               xr_sampling_rule_name(e->sampling_rule));
     cJSON_AddItemToObject(o, "aws", aws);
+    /* origin and service, as xr_entity_write puts them. */
+    for (pm = pl ? pl->tree->child : NULL; pm; pm = pm->next) {
+      cJSON *dup;
+      if (strcmp(pm->string, "aws") == 0)
+        continue;
+      dup = cJSON_Duplicate(pm, 1);
+      if (!dup || !cJSON_AddItemToObject(o, pm->string, dup)) {
+        cJSON_Delete(dup);
+        goto fail;
+      }
+    }
   } else {
     xr_add_ref(o, "aws", e->aws);
   }

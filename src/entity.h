@@ -99,7 +99,8 @@ struct xr_entity {
 };
 
 /* A new entity with a fresh id and start time = now; NULL on ENOMEM.
- * Segments get the aws.xray block naming this library. */
+ * Segments get the aws.xray block naming this library, and in their
+ * documents the plugins' fragment (plugins.h: aws members, origin, service). */
 struct xr_entity *xr_entity_new(bool segment, const char *name);
 /* The same with start time = start_us (a clock reading the caller has). */
 struct xr_entity *xr_entity_new_at(bool segment, const char *name, int64_t start_us);

@@ -8,6 +8,7 @@
 #include "ids.h"
 #include "lambda.h"
 #include "log.h"
+#include "plugins.h"
 #include "sampling.h"
 #include "sampling_poller.h"
 
@@ -61,6 +62,7 @@ void xr_tracer_init(const struct xr_config *cfg)
   xr_cfg = *cfg;
   xr_process_start_us = xr_now_us();
   xr_emitter_configure(&xr_cfg.udp);
+  xr_plugins_init(&xr_cfg);
   if (xr_cfg.lambda_api.port)
     xr_lambda_init(getenv("_X_AMZN_TRACE_ID"));
   /* Read here, in the constructor, only when named and when it can decide
@@ -198,8 +200,11 @@ static void xr_identity_of(struct xr_identity *id, const struct xr_entity *seg)
 static struct xr_entity *xr_segment_new(const char *name,
                                         const struct xr_identity *id)
 {
-  struct xr_entity *seg = id->now_us ? xr_entity_new_at(true, name, id->now_us)
-                                    : xr_entity_new(true, name);
+  struct xr_entity *seg;
+
+  /* Once per process: the service block, and the plugins' thread. */
+  xr_plugins_start();
+  seg = id->now_us ? xr_entity_new_at(true, name, id->now_us) : xr_entity_new(true, name);
   if (!seg)
     return NULL;
   memcpy(seg->trace_id, id->trace_id, sizeof(seg->trace_id));
@@ -250,6 +255,8 @@ static struct xr_entity *xr_process_segment(void)
 
   if (XR_LIKELY(seg != NULL))
     return seg;
+  /* Its first call takes the loader's lock (dlsym): not under ours. */
+  xr_plugins_start();
   pthread_mutex_lock(&xr_proc_lock);
   seg = atomic_load_explicit(&xr_proc_seg, memory_order_relaxed);
   if (!seg) {
@@ -727,6 +734,7 @@ void xr_tracer_fork_child(void)
   pthread_mutex_init(&xr_proc_lock, NULL);
   pthread_mutex_init(&xr_inbound_lock, NULL);
   xr_lambda_fork_child();
+  xr_plugins_fork_child();
   xr_process_start_us = xr_now_us();
 }
 
@@ -741,7 +749,7 @@ bool xr_tracer_excluded(const char *host, int port)
   for (i = 0; i < XR_ARRAY_SIZE(eps); i++)
     if (eps[i]->port && eps[i]->port == port && strcasecmp(eps[i]->host, host) == 0)
       return true;
-  return false;
+  return xr_plugins_excluded(host, port);
 }
 
 struct xr_entity *xr_inbound_begin(const char *header, size_t header_len,

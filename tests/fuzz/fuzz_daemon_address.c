@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 static bool host_ok(const struct xr_endpoint *e)
 {
@@ -62,7 +63,8 @@ static const char *const vars[] = {
     "AWS_XRAY_DAEMON_ADDRESS", "AWS_LAMBDA_RUNTIME_API", "AWS_XRAY_TRACING_NAME",
     "_X_AMZN_TRACE_ID", "XRAY_AUTO_HOOKS", "AWS_XRAY_SDK_ENABLED", "XRAY_AUTO_SEGMENT",
     "AWS_XRAY_CONTEXT_MISSING", "XRAY_AUTO_SAMPLING", "XRAY_AUTO_SQL",
-    "AWS_XRAY_COLLECT_SQL_QUERIES"};
+    "AWS_XRAY_COLLECT_SQL_QUERIES", "XRAY_AUTO_PLUGINS", "XRAY_AUTO_PLUGINS_ROOT",
+    "ECS_CONTAINER_METADATA_URI_V4", "AWS_EC2_METADATA_SERVICE_ENDPOINT"};
 static const char *values[XR_ARRAY_SIZE(vars)];
 
 static const char *fuzz_getenv(const char *name)
@@ -108,6 +110,19 @@ static void check_config(const char *buf, size_t len)
     check_endpoint(&cfg.lambda_api, NULL, 0);
   else
     XR_FZ_CHECK(cfg.lambda_api.host[0] == '\0');
+  /* Plugins: known bits; the endpoints "" or a printable http:// URL, the
+   * root "" or absolute, all NUL-terminated in their arrays. */
+  XR_FZ_CHECK((cfg.plugins & ~0xfu) == 0);
+  XR_FZ_CHECK(memchr(cfg.ecs_uri, '\0', sizeof(cfg.ecs_uri)) &&
+              memchr(cfg.imds_uri, '\0', sizeof(cfg.imds_uri)) &&
+              memchr(cfg.plugins_root, '\0', sizeof(cfg.plugins_root)));
+  XR_FZ_CHECK(!cfg.ecs_uri[0] || strncasecmp(cfg.ecs_uri, "http://", 7) == 0);
+  XR_FZ_CHECK(!cfg.imds_uri[0] || strncasecmp(cfg.imds_uri, "http://", 7) == 0);
+  XR_FZ_CHECK(!cfg.ecs_uri[0] || (cfg.plugins & XR_PLUGIN_ECS));
+  XR_FZ_CHECK(!cfg.imds_uri[0] == !(cfg.plugins & XR_PLUGIN_EC2));
+  XR_FZ_CHECK(!cfg.plugins_root[0] || cfg.plugins_root[0] == '/');
+  for (i = 0; cfg.ecs_uri[i]; i++)
+    XR_FZ_CHECK((unsigned char)cfg.ecs_uri[i] > 0x20 && (unsigned char)cfg.ecs_uri[i] < 0x7f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -79,7 +79,15 @@ VARIABLES = {
     "XRAY_AUTO_LOG_LEVEL": "word",
     "XRAY_AUTO_PROPAGATE": "word",
     "AWS_XRAY_NOOP_ID": "bool",
+    "XRAY_AUTO_PLUGINS": "word",
+    "XRAY_AUTO_PLUGINS_ROOT": "path",
+    # read only when XRAY_AUTO_PLUGINS lists ecs / ec2: t_plugin_variables
+    "ECS_CONTAINER_METADATA_URI_V4": "address",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT": "address",
 }
+# The variables read only with plugins listed (t_plugin_variables lists them all).
+PLUGIN_VARIABLES = ("XRAY_AUTO_PLUGINS_ROOT", "ECS_CONTAINER_METADATA_URI_V4",
+                    "AWS_EC2_METADATA_SERVICE_ENDPOINT")
 HUGE = 100 * 1024
 
 S = None
@@ -391,6 +399,20 @@ def t_variables(fifo):
                     runs=2)
 
 
+def t_plugin_variables(fifo):
+    """XRAY_AUTO_PLUGINS=ec2,ecs,eks,beanstalk with each bad value in the endpoints and the
+    files' root: the plugins' thread fails quietly (IMDS is the default address then:
+    unreachable in the namespace), one line per malformed variable."""
+    for cls, values in value_classes(fifo).items():
+        env = {v: values[v] for v in PLUGIN_VARIABLES}
+        env["XRAY_AUTO_PLUGINS"] = "ec2,ecs,eks,beanstalk"
+        env["XRAY_AUTO_SAMPLING"] = "all"
+        bad = [v for v in PLUGIN_VARIABLES if values[v] != ""]
+        for name, cmd, _ in workloads():
+            compare("plugins, endpoints %s: %s" % (cls, name), cmd, env, len(bad), names=bad,
+                    runs=2)
+
+
 def t_lambda_env_in_process():
     """Lambda mode reads _X_AMZN_TRACE_ID at every call: the program changes it to hostile
     values (1 MiB, non-UTF-8, a newline ...) between calls."""
@@ -444,6 +466,7 @@ def inner(build):
         scenario("daemon unresolvable", t_daemon, "daemon name unresolvable",
                  "nonexistent.invalid:2000", 1)
     scenario("bad values in every variable", t_variables, fifo)
+    scenario("bad values in the plugins' variables", t_plugin_variables, fifo)
     scenario("Lambda in-process environment", t_lambda_env_in_process)
     print("figures (median of %d runs, without / with the preload; 2 for the variables):" % RUNS)
     for what, mb, mw, lines in FIGURES:

@@ -8,12 +8,17 @@
  * The daemon stands in as a UDP socket of this process that is never read
  * (a full buffer drops datagrams; sendto still succeeds), so every
  * emission takes the same path.
- * Usage: perf_emit N. Exit 0, 1 on a failure, 2 on usage errors.
+ * Usage: perf_emit N [plugins]. With "plugins", every segment also carries
+ * a published plugins fragment (aws.ec2, ecs, eks, elastic_beanstalk,
+ * origin, service: XRAY_AUTO_PLUGINS=ec2,ecs,eks,beanstalk on ECS), for
+ * the cost of copying it (issue 8). Exit 0, 1 on a failure, 2 on usage
+ * errors.
  */
 #define _GNU_SOURCE
 #include "../../src/emitter.h"
 #include "../../src/entity.h"
 #include "../../src/http_call.h"
+#include "../../src/plugins.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -77,9 +82,35 @@ int main(int argc, char **argv)
   long n, i;
   int sink;
 
-  if (argc != 2 || (n = strtol(argv[1], &end, 10)) < 1 || *end) {
-    fprintf(stderr, "usage: perf_emit N\n");
+  if (argc < 2 || argc > 3 || (n = strtol(argv[1], &end, 10)) < 1 || *end ||
+      (argc == 3 && strcmp(argv[2], "plugins") != 0)) {
+    fprintf(stderr, "usage: perf_emit N [plugins]\n");
     return 2;
+  }
+  if (argc == 3) {
+    static const char ecs_c[] =
+        "{\"DockerId\":\"ea32192c8553fbff06c9340478a2ff089b2bb5646fb718b4ee206641c9086d66\","
+        "\"ContainerARN\":\"arn:aws:ecs:us-west-2:111122223333:container/0206b271-b33f-47ab\"}";
+    static const char ecs_t[] =
+        "{\"Cluster\":\"arn:aws:ecs:us-west-2:111122223333:cluster/prod\",\"TaskARN\":"
+        "\"arn:aws:ecs:us-west-2:111122223333:task/prod/158d1c8083dd49d6b527399fd6414f5c\","
+        "\"Family\":\"web\",\"LaunchType\":\"FARGATE\",\"AvailabilityZone\":\"us-west-2d\"}";
+    static const char ec2[] =
+        "{\"availabilityZone\":\"us-west-2d\",\"imageId\":\"ami-0abcdef1234567890\","
+        "\"instanceId\":\"i-1234567890abcdef0\",\"instanceType\":\"t3.micro\"}";
+    static const char eb[] =
+        "{\"deployment_id\":23,\"version_label\":\"app-v7\",\"environment_name\":\"prod\"}";
+    const struct xr_plugins_doc *pl = xr_plugins_render(
+        xr_ec2_parse(ec2, sizeof(ec2) - 1),
+        xr_ecs_parse(ecs_c, sizeof(ecs_c) - 1, ecs_t, sizeof(ecs_t) - 1, "ip-10-0-2-106"),
+        xr_eks_make("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                    "web-7d9f8-x2x4z", NULL),
+        xr_beanstalk_parse(eb, sizeof(eb) - 1), "perf_emit", NULL);
+    if (!pl) {
+      fprintf(stderr, "perf_emit: no plugins fragment\n");
+      return 1;
+    }
+    xr_plugins_publish(pl);
   }
   doc = perf_document();
   sink = socket(AF_INET, SOCK_DGRAM, 0);
