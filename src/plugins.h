@@ -35,6 +35,9 @@ struct xr_plugins_doc {
   /* ",\"origin\":\"...\",\"service\":{...}": after the aws object. */
   const char *tail;
   size_t tail_len;
+  /* The origin (a static XR_ORIGIN_* string), NULL when none: the
+   * sampling request's service_type. */
+  const char *origin;
   /* The same as a tree, for xr_entity_to_json: {"aws":{members},
    * "origin":..., "service":{...}} (members absent when empty). */
   cJSON *tree;

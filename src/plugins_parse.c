@@ -362,6 +362,7 @@ struct xr_plugins_doc *xr_plugins_render(cJSON *ec2, cJSON *ecs, cJSON *eks,
   d->tail = tail.p ? tail.p : "";
   d->tail_len = tail.len;
   d->tree = tree;
+  d->origin = origin;
   return d;
 fail:
   for (i = 0; i < XR_ARRAY_SIZE(m); i++)

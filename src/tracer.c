@@ -146,6 +146,12 @@ static bool xr_decide(struct xr_identity *id, int64_t now_s,
     memset(&q, 0, sizeof(q));
   if (!q.service)
     q.service = xr_cfg.service;
+  if (!q.service_type) {
+    /* The plugins' origin, once gathered (until then: absent, which
+     * every ServiceType pattern matches, as in the SDKs). */
+    const struct xr_plugins_doc *pl = xr_plugins_doc();
+    q.service_type = pl ? pl->origin : NULL;
+  }
   return xr_sample_decide(xr_cfg.sampling, now_s, &q, &id->rule);
 }
 
