@@ -3,6 +3,7 @@
 #include "emitter.h"
 
 #include "log.h"
+#include "thread.h"
 #include "utf8.h"
 
 #include <arpa/inet.h>
@@ -199,26 +200,13 @@ static void *xr_resolver_main(void *arg)
  * Called with the lock held. 0 or a negative errno. */
 static int xr_resolver_start_locked(void)
 {
-  pthread_attr_t attr;
-  sigset_t all, old;
-  pthread_t t;
   int rc;
 
-  rc = pthread_attr_init(&attr);
+  atomic_store(&xr_resolving, 1);
+  rc = xr_thread_spawn(xr_resolver_main, (void *)(uintptr_t)xr_resolve_gen);
   if (rc)
-    return -rc;
-  rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (rc == 0) {
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    atomic_store(&xr_resolving, 1);
-    rc = pthread_create(&t, &attr, xr_resolver_main, (void *)(uintptr_t)xr_resolve_gen);
-    if (rc)
-      atomic_store(&xr_resolving, 0);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-  }
-  pthread_attr_destroy(&attr);
-  return -rc;
+    atomic_store(&xr_resolving, 0);
+  return rc;
 }
 
 /* Makes xr_dest valid; called under xr_emit_lock. Never blocks: a

@@ -14,6 +14,7 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "thread.h"
 #include "url.h"
 
 #include <dlfcn.h>
@@ -385,9 +386,6 @@ static void *xr_plugins_main(void *arg)
 void xr_plugins_start(void)
 {
   int idle = XR_PL_IDLE;
-  pthread_attr_t attr;
-  sigset_t all, old;
-  pthread_t t;
   int rc;
 
   if (XR_LIKELY(atomic_load_explicit(&xr_pl_state, memory_order_relaxed) != XR_PL_IDLE))
@@ -405,17 +403,7 @@ void xr_plugins_start(void)
     atomic_store(&xr_pl_state, XR_PL_DONE);
     return;
   }
-  rc = pthread_attr_init(&attr);
-  if (rc == 0) {
-    rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (rc == 0) {
-      sigfillset(&all);
-      pthread_sigmask(SIG_SETMASK, &all, &old);
-      rc = pthread_create(&t, &attr, xr_plugins_main, NULL);
-      pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
-    pthread_attr_destroy(&attr);
-  }
+  rc = -xr_thread_spawn(xr_plugins_main, NULL);
   if (rc) {
     xr_info("plugins: no thread (%s); segments carry no aws blocks", strerror(rc));
     atomic_store(&xr_pl_state, XR_PL_DONE);

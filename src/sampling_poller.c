@@ -6,6 +6,7 @@
 #include "ids.h"
 #include "log.h"
 #include "sampling_central.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -207,22 +208,11 @@ static void *xr_poller_main(void *arg)
 /* The one start; the caller won the 0 -> 1 transition. */
 static void xr_poller_start(void)
 {
-  pthread_attr_t attr;
-  sigset_t all, old;
-  pthread_t t;
   int rc;
 
   if (!xr_engine.client_id[0])
     xr_central_new_client_id(&xr_engine);
-  rc = pthread_attr_init(&attr);
-  if (rc == 0) {
-    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&t, &attr, xr_poller_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-  }
+  rc = -xr_thread_spawn(xr_poller_main, NULL);
   if (rc) {
     atomic_store(&xr_started, 2);
     xr_warn("centralized sampling: cannot start the poller thread (%s); local sampling "
