@@ -14,73 +14,65 @@
 # transfers (a rules file that samples nothing), the instructions of
 # xr_span_open per transfer (the trace's ids and the header), for
 # AWS_XRAY_NOOP_ID unset (no-op ids: no random draw), false, and with w3c.
-# N1, N2: environment (defaults 100, 300). Exit 77 when valgrind is absent,
-# 2 when a run fails.
+# N1, N2: environment (defaults 100, 300); UNSAMPLED=0 skips the second
+# table, W3C_ALONE=0 the w3c row of the first (tests/bench/run's QUICK=1). Exit 77 when valgrind is absent, 2 when
+# a run fails.
 set -u
 build=${1:?usage: bench_w3c.sh BUILD_DIR}
 command -v valgrind >/dev/null 2>&1 || { echo "SKIP: valgrind is not installed"; exit 77; }
+here=$(cd "$(dirname "$0")" && pwd)
+# cg_scrub_env, cg, cg_fn_ir, cg_udp_sink: shared with tests/perf/run_callgrind.sh.
+# shellcheck source=SCRIPTDIR/../perf/callgrind_lib.sh
+. "$here/../perf/callgrind_lib.sh"
+cg_scrub_env
 n1=${N1:-100}
 n2=${N2:-300}
+unsampled=${UNSAMPLED:-1}
+props=("" "xray,w3c" "w3c")
+[ "${W3C_ALONE:-1}" = 1 ] || props=("" "xray,w3c")
 lib=$build/libxray-auto.so
 for f in "$lib" "$build/bench_curl" "$build/bench_httpd"; do
   [ -x "$f" ] || [ -f "$f" ] || { echo "FAIL: $f is missing"; exit 2; }
 done
 tmp=$(mktemp -d)
-srv_pid= sink_pid=
+srv_pid='' sink_pid=''
 trap '[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 "$build/bench_httpd" >"$tmp/httpd.port" &
 srv_pid=$!
-# A UDP sink for the documents (a closed port would add ICMP-timed work).
-python3 -c '
-import os, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1], flush=True)
-s.settimeout(1.0)
-while os.getppid() == int(sys.argv[1]):
-    try:
-        s.recv(65536)
-    except socket.timeout:
-        pass
-' "$$" >"$tmp/sink.port" &
-sink_pid=$!
+cg_udp_sink "$tmp/sink.port" || { echo "FAIL: the UDP sink did not start"; exit 2; }
 for _ in $(seq 50); do
-  [ -s "$tmp/httpd.port" ] && [ -s "$tmp/sink.port" ] && break
+  [ -s "$tmp/httpd.port" ] && break
   sleep 0.1
 done
 port=$(sed -n 's/^PORT //p' "$tmp/httpd.port")
 sink=$(cat "$tmp/sink.port")
-[ -n "$port" ] && [ -n "$sink" ] || { echo "FAIL: bench_httpd or the UDP sink did not start"; exit 2; }
+[ -n "$port" ] || { echo "FAIL: bench_httpd did not start"; exit 2; }
 
+# A whole bench_curl process of n transfers, every one sampled unless VARS
+# say otherwise; its callgrind file is OUT, its total in OUT.total.
 run() { # out n VAR=VALUE...
   local out=$1 n=$2
   shift 2
-  if ! env -i PATH="$PATH" LD_PRELOAD="$lib" XRAY_AUTO_SAMPLING=all XRAY_AUTO_LOG_LEVEL=off \
-      AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:"$sink" "$@" \
-      valgrind --tool=callgrind --callgrind-out-file="$out" \
-      "$build/bench_curl" "http://127.0.0.1:$port/" "$n" >"$out.log" 2>&1; then
-    echo "FAIL: bench_curl $n ($*):"; cat "$out.log"; exit 2
-  fi
+  cg "bench_curl $n ($*)" "$out.log" "$out" LD_PRELOAD="$lib" XRAY_AUTO_SAMPLING=all \
+    XRAY_AUTO_LOG_LEVEL=off AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:"$sink" "$@" -- \
+    "$build/bench_curl" "http://127.0.0.1:$port/" "$n" >"$out.total" || exit 2
 }
-total() { awk '/^totals:/ { print $2 }' "$1"; }
-fn_ir() { # file function: the function's inclusive instructions in a callgrind file
-  callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
-    awk -v f="$2" '$0 ~ (":" f " ") { gsub(",", "", $1); print $1; exit }'
-}
+total() { cat "$1.total"; }
 
 printf '%-28s %16s %16s\n' "XRAY_AUTO_PROPAGATE" "Ir/transfer" "xr_curl_begin"
-for prop in "" "xray,w3c" "w3c"; do
+for prop in "${props[@]}"; do
   vars=()
   [ -n "$prop" ] && vars=(XRAY_AUTO_PROPAGATE="$prop")
   run "$tmp/a" "$n1" "${vars[@]}"
   run "$tmp/b" "$n2" "${vars[@]}"
   a=$(total "$tmp/a") b=$(total "$tmp/b")
-  ba=$(fn_ir "$tmp/a" xr_curl_begin) bb=$(fn_ir "$tmp/b" xr_curl_begin)
+  ba=$(cg_fn_ir "$tmp/a" xr_curl_begin) bb=$(cg_fn_ir "$tmp/b" xr_curl_begin)
   printf '%-28s %16d %16d\n' "${prop:-(unset: xray)}" $(( (b - a) / (n2 - n1) )) \
     $(( (${bb:-0} - ${ba:-0}) / (n2 - n1) ))
 done
 
+[ "$unsampled" = 1 ] || exit 0
 echo '{"version": 2, "rules": [], "default": {"fixed_target": 0, "rate": 0}}' >"$tmp/never.json"
 echo
 printf '%-40s %16s\n' "unsampled transfers" "xr_span_open"
@@ -89,6 +81,6 @@ for v in "" "AWS_XRAY_NOOP_ID=false" "XRAY_AUTO_PROPAGATE=xray,w3c"; do
   [ -n "$v" ] && vars+=("$v")
   run "$tmp/a" "$n1" "${vars[@]}"
   run "$tmp/b" "$n2" "${vars[@]}"
-  ba=$(fn_ir "$tmp/a" xr_span_open) bb=$(fn_ir "$tmp/b" xr_span_open)
+  ba=$(cg_fn_ir "$tmp/a" xr_span_open) bb=$(cg_fn_ir "$tmp/b" xr_span_open)
   printf '%-40s %16d\n' "${v:-(defaults: no-op ids)}" $(( (${bb:-0} - ${ba:-0}) / (n2 - n1) ))
 done

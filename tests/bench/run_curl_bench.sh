@@ -22,6 +22,9 @@
 #   (and any thread the library starts) shares its CPU with the server, the
 #   "added" column then measures the library's CPU cost per transfer, not
 #   latency hidden by other cores.  BENCH_PIN=0 disables pinning.
+#   W3C_ROW (default 1): each round also runs the traced transfers with
+#   XRAY_AUTO_PROPAGATE=xray,w3c (a traceparent header next to
+#   X-Amzn-Trace-Id: the cost of the second header); 0 leaves it out.
 #
 # Starts tests/bench/bench_server.py (keep-alive HTTP/1.1 on 127.0.0.1) and
 # two UDP sinks that stand in for the X-Ray daemon and just count datagrams,
@@ -29,6 +32,8 @@
 #   bench_curl URL N            without the preload
 #   bench_curl URL N            LD_PRELOAD, XRAY_AUTO_SAMPLING=all (every
 #                               transfer traced; daemon = traced sink)
+#   bench_curl URL N            the same with XRAY_AUTO_PROPAGATE=xray,w3c
+#                               (W3C_ROW=1; daemon = traced sink)
 #   bench_curl URL N            LD_PRELOAD, AWS_XRAY_SDK_ENABLED=false
 #                               (daemon = other sink)
 #   bench_curl --noop NOOP_N    without the preload
@@ -66,6 +71,8 @@ SEGMENT_CALLS=${SEGMENT_CALLS:-0}
 SEG_ARGS=()
 [[ $SEGMENT_CALLS -eq 0 ]] || SEG_ARGS=(--segment "$SEGMENT_CALLS")
 SEG_MODE=${XRAY_AUTO_SEGMENT:-call}
+W3C_ROW=${W3C_ROW:-1}
+[[ $W3C_ROW == [01] ]] || die "W3C_ROW must be 0 or 1"
 
 LIB=$BUILD_DIR/libxray-auto.so
 BENCH=$BUILD_DIR/bench_curl
@@ -223,19 +230,22 @@ echo "bench: traced transfers $SEG_NOTE"
 # Warm-up (not measured): server threads, page cache, CPU frequency.
 run_bench "warm-up" per_transfer_us -- "$BENCH" "${SEG_ARGS[@]}" "$URL" "$N" >/dev/null
 
-T_WITHOUT=() T_TRACED=() T_DISABLED=() C_WITHOUT=() C_WITH=()
+T_WITHOUT=() T_TRACED=() T_W3C=() T_DISABLED=() C_WITHOUT=() C_WITH=()
 for ((r = 1; r <= ROUNDS; r++)); do
     T_WITHOUT+=("$(run_bench "transfer without preload" per_transfer_us -- \
         "$BENCH" "${SEG_ARGS[@]}" "$URL" "$N")")
     T_TRACED+=("$(run_bench "transfer with preload (traced)" per_transfer_us -- \
         "${WITH_TRACED[@]}" "$BENCH" "${SEG_ARGS[@]}" "$URL" "$N")")
+    [[ $W3C_ROW -eq 0 ]] || T_W3C+=("$(run_bench "transfer with preload, xray,w3c (traced)" per_transfer_us -- \
+        "${WITH_TRACED[@]}" XRAY_AUTO_PROPAGATE=xray,w3c "$BENCH" "${SEG_ARGS[@]}" "$URL" "$N")")
     T_DISABLED+=("$(run_bench "transfer with preload (disabled)" per_transfer_us -- \
         "${WITH_DISABLED[@]}" "$BENCH" "${SEG_ARGS[@]}" "$URL" "$N")")
     C_WITHOUT+=("$(run_bench "noop without preload" per_call_ns -- "$BENCH" --noop "$NOOP_N")")
     C_WITH+=("$(run_bench "noop with preload" per_call_ns -- \
         "${WITH_NOOP[@]}" "$BENCH" --noop "$NOOP_N")")
     echo "round $r/$ROUNDS: transfer ${T_WITHOUT[-1]} / ${T_TRACED[-1]} / ${T_DISABLED[-1]} us" \
-         "(without / traced / disabled), call ${C_WITHOUT[-1]} / ${C_WITH[-1]} ns (without / with)"
+         "(without / traced / disabled)$([[ $W3C_ROW -eq 0 ]] || echo ", ${T_W3C[-1]} us traced xray,w3c")," \
+         "call ${C_WITHOUT[-1]} / ${C_WITH[-1]} ns (without / with)"
 done
 
 # Let the last datagrams arrive, then stop the sinks so they write their counts.
@@ -266,6 +276,7 @@ echo "medians of $ROUNDS rounds"
 printf "%-38s | %10s | %10s | %10s | %8s\n" workload without with added ratio
 printf '%s\n' "---------------------------------------+------------+------------+------------+---------"
 row "traced transfer (us)" "$M_T_WITHOUT" "$M_T_TRACED"
+[[ $W3C_ROW -eq 0 ]] || row "traced transfer, xray,w3c (us)" "$M_T_WITHOUT" "$(median "${T_W3C[@]}")"
 row "transfer, library disabled (us)" "$M_T_WITHOUT" "$M_T_DISABLED"
 row "pass-through untraced call (ns)" "$M_C_WITHOUT" "$M_C_WITH"
 
@@ -288,10 +299,10 @@ else
     PER_RUN=$N
     WHY="a segment per transfer"
 fi
-EXPECTED=$((ROUNDS * PER_RUN))
+EXPECTED=$(((1 + W3C_ROW) * ROUNDS * PER_RUN))
 echo
 echo "datagrams: traced sink received $TRACED_DGRAMS ($TRACED_HDR with daemon header)" \
-     "for $EXPECTED expected ($ROUNDS runs x $PER_RUN: $WHY)"
+     "for $EXPECTED expected ($(((1 + W3C_ROW) * ROUNDS)) runs x $PER_RUN: $WHY)"
 echo "datagrams: other sink (disabled + no-op runs) received $OTHER_DGRAMS (expected 0)"
 if [[ $OK -eq 1 && $TRACED_DGRAMS -eq $EXPECTED && $TRACED_HDR -eq $EXPECTED && $OTHER_DGRAMS -eq 0 ]]; then
     echo "datagram check: OK"

@@ -18,7 +18,7 @@
 #include "../../src/emitter.h"
 #include "../../src/entity.h"
 #include "../../src/http_call.h"
-#include "../../src/plugins.h"
+#include "../bench/bench_plugins.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -88,24 +88,8 @@ int main(int argc, char **argv)
     return 2;
   }
   if (argc == 3) {
-    static const char ecs_c[] =
-        "{\"DockerId\":\"ea32192c8553fbff06c9340478a2ff089b2bb5646fb718b4ee206641c9086d66\","
-        "\"ContainerARN\":\"arn:aws:ecs:us-west-2:111122223333:container/0206b271-b33f-47ab\"}";
-    static const char ecs_t[] =
-        "{\"Cluster\":\"arn:aws:ecs:us-west-2:111122223333:cluster/prod\",\"TaskARN\":"
-        "\"arn:aws:ecs:us-west-2:111122223333:task/prod/158d1c8083dd49d6b527399fd6414f5c\","
-        "\"Family\":\"web\",\"LaunchType\":\"FARGATE\",\"AvailabilityZone\":\"us-west-2d\"}";
-    static const char ec2[] =
-        "{\"availabilityZone\":\"us-west-2d\",\"imageId\":\"ami-0abcdef1234567890\","
-        "\"instanceId\":\"i-1234567890abcdef0\",\"instanceType\":\"t3.micro\"}";
-    static const char eb[] =
-        "{\"deployment_id\":23,\"version_label\":\"app-v7\",\"environment_name\":\"prod\"}";
-    const struct xr_plugins_doc *pl = xr_plugins_render(
-        xr_ec2_parse(ec2, sizeof(ec2) - 1),
-        xr_ecs_parse(ecs_c, sizeof(ecs_c) - 1, ecs_t, sizeof(ecs_t) - 1, "ip-10-0-2-106"),
-        xr_eks_make("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                    "web-7d9f8-x2x4z", NULL),
-        xr_beanstalk_parse(eb, sizeof(eb) - 1), "perf_emit", NULL);
+    const struct xr_plugins_doc *pl = xr_bench_plugins("perf_emit");
+
     if (!pl) {
       fprintf(stderr, "perf_emit: no plugins fragment\n");
       return 1;

@@ -56,33 +56,16 @@ n_sql=${N_SQL:-200}
 only=${ONLY:-}
 lib=$build/libxray-auto.so
 
-# The library's settings come from this script alone: an inherited one
-# (a developer's XRAY_AUTO_SEGMENT, a Lambda variable, an LD_PRELOAD) would change the
-# paths measured.
-while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(XRAY_AUTO_|AWS_XRAY_|AWS_LAMBDA_|_X_AMZN_|LD_PRELOAD$)')
+# cg_scrub_env, cg, cg_udp_sink: shared with tests/bench/bench_w3c.sh.
+# shellcheck source=SCRIPTDIR/callgrind_lib.sh
+. "$here/callgrind_lib.sh"
+# The library's settings come from this script alone.
+cg_scrub_env
 for f in "$lib" "$build/perf_io" "$build/perf_emit" "$budgets"; do
   [ -e "$f" ] || { echo "FAIL: $f is missing"; exit 2; }
 done
 tmp=$(mktemp -d)
 trap '[ -n "${sink_pid:-}" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-
-# Runs `env VARS... valgrind --tool=callgrind --callgrind-out-file=OUT ARGS...`
-# and prints the instructions it counted: the "totals:" (else "summary:")
-# line of OUT, which valgrind writes at exit. A failed run ends the script.
-cg() { # label log out VARS... -- valgrind-args... command args...
-  local label=$1 log=$2 out=$3 vars=()
-  shift 3
-  while [ "$1" != -- ]; do vars+=("$1"); shift; done
-  shift
-  if ! env "${vars[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
-      >"$log" 2>&1; then
-    echo "FAIL: $label: $* failed:" >&2
-    cat "$log" >&2
-    exit 2
-  fi
-  awk '/^totals:/ { t = $2 } /^summary:/ { s = $2 }
-       END { if (t != "") print t; else if (s != "") print s; else print "" }' "$out"
-}
 
 # The measured loop of a tests/perf driver alone (--instr-atstart=no: the
 # driver brackets it with callgrind client requests).
@@ -113,8 +96,7 @@ count_start() { # preload(0|1) command args...
     -- "$@"
 }
 
-# sql.traced: the fixture's server, a UDP sink (a closed port would make
-# ECONNREFUSED, a path of its own, come and go with ICMP timing).
+# sql.traced: the fixture's server, a UDP sink (cg_udp_sink).
 sql_info() { # key: a value of the db.pg fixture's info.json
   python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
     "$build/dbstate/pg/info.json" "$1"
@@ -122,22 +104,8 @@ sql_info() { # key: a value of the db.pg fixture's info.json
 sink_pid=
 sql_sink() {
   [ -n "$sink_pid" ] && return 0
-  rm -f "$tmp/sink.port"
-  python3 -c '
-import os, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1], flush=True)
-s.settimeout(1.0)
-while os.getppid() == int(sys.argv[1]):
-    try:
-        s.recv(65536)
-    except socket.timeout:
-        pass
-' "$$" >"$tmp/sink.port" &
-  sink_pid=$!
-  for _ in $(seq 50); do [ -s "$tmp/sink.port" ] && break; sleep 0.1; done
-  [ -s "$tmp/sink.port" ] || { echo "FAIL: sql.traced: the UDP sink did not start" >&2; exit 2; }
+  cg_udp_sink "$tmp/sink.port" ||
+    { echo "FAIL: sql.traced: the UDP sink did not start" >&2; exit 2; }
 }
 count_sql() { # preload(0|1) queries
   local pre=$1 n=$2 ld=
