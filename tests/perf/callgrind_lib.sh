@@ -43,9 +43,9 @@ cg_fn_ir() { # out function
 # Starts a UDP sink on 127.0.0.1 standing in for the daemon (a closed port
 # would make ECONNREFUSED, a path of its own, come and go with ICMP timing):
 # it reads and drops datagrams, writes its port to PORTFILE, and exits within
-# a second once its parent is no longer the process $$ (so start it from the
-# script's own shell, not from a subshell, or it exits at once). Sets
-# sink_pid; 0 once the port is written, 1 when it was not within 5 s.
+# a second once the shell that started it (the script, or the subshell of a
+# $(...)) is gone. Sets sink_pid; 0 once the port is written, 1 when it was
+# not within 5 s.
 cg_udp_sink() { # portfile
   rm -f "$1"
   python3 -c '
@@ -54,12 +54,13 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1], flush=True)
 s.settimeout(1.0)
-while os.getppid() == int(sys.argv[1]):
+parent = os.getppid()
+while os.getppid() == parent:
     try:
         s.recv(65536)
     except socket.timeout:
         pass
-' "$$" >"$1" &
+' >"$1" &
   # shellcheck disable=SC2034  # the caller's, to kill at exit
   sink_pid=$!
   for _ in $(seq 50); do [ -s "$1" ] && return 0; sleep 0.1; done
