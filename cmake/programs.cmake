@@ -160,11 +160,36 @@ if(CMAKE_CXX_COMPILER)
     CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF
     RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
   target_link_libraries(cxx_exceptions PRIVATE PkgConfig::XR_EX_LIBPQ Threads::Threads)
+  # include/xray-auto.h as C++ (integration.api): pedantic, C++11.
+  add_executable(api_header_cxx "${XR_SOURCE_DIR}/tests/integration/api_header.cc")
+  target_include_directories(api_header_cxx PRIVATE "${XR_SOURCE_DIR}/include")
+  set_property(TARGET api_header_cxx PROPERTY COMPILE_OPTIONS
+               -Wall -Wextra -pedantic -Werror -Wold-style-cast -Wshadow)
+  set_target_properties(api_header_cxx PROPERTIES
+    CXX_STANDARD 11 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF
+    RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
+  target_link_libraries(api_header_cxx PRIVATE ${CMAKE_DL_LIBS})
   file(REMOVE "${CMAKE_BINARY_DIR}/cxx_exceptions.skip")
 else()
   file(WRITE "${CMAKE_BINARY_DIR}/cxx_exceptions.skip"
        "no C++ compiler found when configuring (install g++: scripts/deps.sh)\n")
 endif()
+
+# issue 8, the C API's review: a thread ending with a segment and subsegments open, and
+# nested subsegments with traced GETs ended by the segment (api_threads, integration.api and
+# the valgrind test); a segment opened while another thread runs a dlopen'ed library's
+# constructor (loader_lock_probe + libloader_lock_ctor.so, integration.api). Weak
+# references to the API, bound at load time.
+foreach(_xr_prog IN ITEMS api_threads loader_lock_probe)
+  add_executable(${_xr_prog} "${XR_SOURCE_DIR}/tests/integration/${_xr_prog}.c")
+  target_include_directories(${_xr_prog} PRIVATE "${XR_SOURCE_DIR}/include")
+  target_link_libraries(${_xr_prog} PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
+  target_link_options(${_xr_prog} PRIVATE -Wl,-z,now)
+  set_target_properties(${_xr_prog} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
+endforeach()
+set_target_properties(loader_lock_probe PROPERTIES ENABLE_EXPORTS ON)
+add_library(loader_lock_ctor SHARED "${XR_SOURCE_DIR}/tests/integration/loader_lock_ctor.c")
+set_target_properties(loader_lock_ctor PROPERTIES LIBRARY_OUTPUT_DIRECTORY "$<1:${CMAKE_BINARY_DIR}>")
 
 # The C API (include/xray-auto.h) used header-only: a batch job with a segment, nested
 # subsegments, annotations, metadata, the user, errors and a plain-socket GET. Links libc

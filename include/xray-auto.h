@@ -41,6 +41,8 @@
  *
  * Thread-local: nothing here locks, except a call on a segment of an
  * inbound request (the sockets layer's, which another thread may end).
+ * A thread that exits with its segment or subsegments still open loses
+ * them: they are freed, never sent (end them first).
  * Not async-signal-safe (they allocate): never call them from a signal
  * handler or a vfork child.
  */

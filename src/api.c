@@ -153,6 +153,7 @@ int xr_api_begin_subsegment(const char *name, const char *ns)
     serial = atomic_fetch_add_explicit(&xr_api_serials, 1, memory_order_relaxed) + 1;
   while (serial == 0);
   sub->api_serial = serial;
+  xr_tracer_thread_hold(); /* freed if the thread exits with it open */
   sub->next = xr_api_top;
   xr_api_top = sub;
   xr_api_key = key;
@@ -365,6 +366,11 @@ int xr_api_add_error(const char *type, const char *message, unsigned flags)
                            XRAY_ERRORS_MAX);
   xr_api_release(e, seg);
   return rc;
+}
+
+void xr_api_thread_exit(void)
+{
+  xr_api_fork_child();
 }
 
 void xr_api_fork_child(void)

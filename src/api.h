@@ -12,8 +12,9 @@
  * call other than xr_api_end_subsegment ends all of it, and each of its
  * subsegments goes out on its own (xr_api_end_subsegment still ends just
  * the innermost, which also goes out on its own).
- * A thread that exits with subsegments open leaves them unsent and
- * unfreed, as a segment left open is (no thread-exit hook).
+ * A thread that exits with subsegments open leaves them unsent, as a
+ * segment left open is; the tracer's thread-exit release frees both
+ * (xr_tracer_thread_hold, xr_api_thread_exit).
  * Contract: the calling thread's state only, no lock (but the inbound lock
  * the tracer takes for a shared segment); allocates: not for signal
  * handlers or vfork children. Functions return 0 or a negative errno.
@@ -54,5 +55,8 @@ unsigned xr_api_depth(void);
 /* Fork child: the copies of the forking thread's open subsegments belong
  * to the parent; dropped unsent. */
 void xr_api_fork_child(void);
+/* Thread exit (the tracer's key destructor, on the exiting thread): frees
+ * the open subsegments, unsent. */
+void xr_api_thread_exit(void);
 
 #endif /* XR_API_H */

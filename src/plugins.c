@@ -2,11 +2,13 @@
  * The gathering half of the plugins (plugins.h): once per process, off
  * the hot path. Threads: xr_plugins_start runs on a host thread (inside a
  * hooked call or xray_begin_segment) and only does non-blocking work
- * there; the files and the network are read by xr_plugins_main on a
- * detached thread of ours with every signal blocked: the network through
- * raw system calls (http_client.c), the files with plain libc (our read
- * and close hooks pass a descriptor that is not a tracked socket straight
- * through, and this thread has no segment to record into).
+ * there, never a loader call (xr_plugins_init, in the constructor, looks
+ * up what the service block needs); the files and the network are read
+ * by xr_plugins_main on a detached thread of ours with every signal
+ * blocked: the network through raw system calls (http_client.c), the
+ * files with plain libc (our read and close hooks pass a descriptor that
+ * is not a tracked socket straight through, and this thread has no
+ * segment to record into).
  */
 #include "xr_setup.h"
 
@@ -20,6 +22,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +49,8 @@ static char xr_pl_ecs_uri[512], xr_pl_imds_uri[512];
 /* The service block, computed at the first start (host thread), read by
  * the gathering thread after it. */
 static char xr_pl_runtime[64], xr_pl_runtime_version[32];
+/* CPython's Py_GetVersion, looked up by xr_plugins_init (constructor). */
+static const char *(*xr_pl_py_version)(void);
 
 /* Superseded publications: a writer may still be copying one, so they
  * are never freed; kept here so that they stay reachable (leak checkers).
@@ -64,6 +69,31 @@ void xr_plugins_publish(const struct xr_plugins_doc *d)
     xr_pl_kept[i] = old;
 }
 
+/* dl_iterate_phdr's callback: an object whose path names libpython. */
+static int xr_libpython_seen(struct dl_phdr_info *info, size_t size, void *data)
+{
+  (void)size;
+  (void)data;
+  return info->dlpi_name && strstr(info->dlpi_name, "libpython") != NULL;
+}
+
+/* Py_GetVersion when the process is a CPython interpreter (its executable
+ * is python*, or it linked libpython), else NULL without a lookup.
+ * Constructor time: not at the first segment, which may be created inside
+ * a hooked recv or read where a loader call must not run: dlsym takes the
+ * loader's lock (a host thread inside dlopen whose constructor waits for
+ * that one would deadlock) and allocates on a miss (preload-craft E7).
+ * Here the lookup is a hit or is not made: no allocation, no system call
+ * (integration.startup). dl_iterate_phdr only reads the loaded objects. */
+static void xr_python_lookup(void)
+{
+  const char *exe = program_invocation_short_name;
+
+  xr_pl_py_version = NULL;
+  if ((exe && strncmp(exe, "python", 6) == 0) || dl_iterate_phdr(xr_libpython_seen, NULL))
+    *(void **)&xr_pl_py_version = dlsym(RTLD_DEFAULT, "Py_GetVersion");
+}
+
 void xr_plugins_init(const struct xr_config *cfg)
 {
   xr_pl_mask = cfg->plugins;
@@ -73,6 +103,7 @@ void xr_plugins_init(const struct xr_config *cfg)
   /* config.c validated both; xr_url points into these copies. */
   xr_pl_have_ecs = xr_pl_ecs_uri[0] && xr_url_parse(xr_pl_ecs_uri, &xr_pl_ecs) == 0;
   xr_pl_have_imds = xr_pl_imds_uri[0] && xr_url_parse(xr_pl_imds_uri, &xr_pl_imds) == 0;
+  xr_python_lookup();
   /* A re-initialisation (unit tests) starts afresh; published documents
    * are never freed (a writer may hold one). */
   atomic_store(&xr_pl_state, XR_PL_IDLE);
@@ -102,12 +133,10 @@ bool xr_plugins_excluded(const char *host, int port)
  * (node, java, curl), without a version it cannot know. */
 static void xr_runtime_detect(void)
 {
-  const char *(*py_version)(void);
   const char *v;
   size_t n = 0;
 
-  *(void **)&py_version = dlsym(RTLD_DEFAULT, "Py_GetVersion");
-  if (py_version && (v = py_version()) != NULL) {
+  if (xr_pl_py_version && (v = xr_pl_py_version()) != NULL) {
     /* "3.11.2 (main, ...) [GCC ...]": the first word, digits and dots
      * (and a+/rc suffix letters). */
     while (n < sizeof(xr_pl_runtime_version) - 1 &&

@@ -5,13 +5,15 @@
  * immutable, pre-rendered fragment that the document writer copies.
  *
  * Gathering: xr_plugins_start(), called at every segment's creation, does
- * its work once: the service block on the calling thread (a dlsym and a
- * few string copies: never blocks), then, when plugins are listed, a
+ * its work once: the service block on the calling thread (a call to the
+ * interpreter's Py_GetVersion, which xr_plugins_init looked up in the
+ * constructor, and a few string copies: no loader call, never blocks), then, when plugins are listed, a
  * thread of ours (detached, every signal blocked) reads the files
  * (environment.conf, cgroup, mountinfo), asks the ECS endpoint, then IMDS
  * (1 s per request), publishing after the local part and again after
  * EC2. Segments finished before an answer lack its block; a failed plugin
- * contributes nothing (one info line). Nothing happens at load time.
+ * contributes nothing (one info line). At load time, xr_plugins_init
+ * looks Py_GetVersion up in a CPython process only, and nothing else.
  * Fork: the child inherits what is published; a child forked while the
  * thread ran starts it again at its next segment.
  * Contract: xr_plugins_doc() is one atomic load (any thread, no lock, no

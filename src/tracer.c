@@ -47,6 +47,16 @@ static XR_TLS bool xr_tmultiplexed;
 /* The connection of the inbound segment installed on this thread. */
 static XR_TLS const void *xr_tseg_conn;
 
+/* Thread exit: a thread that ends with a segment (its own, or its ref on
+ * an inbound one) or C API subsegments still open would leak them (and
+ * an inbound segment's children with it): the key's destructor lets go
+ * of them, unsent, on the exiting thread (TLS is still valid there). The
+ * key is set once per thread, the first time the thread holds something. */
+static pthread_key_t xr_exit_key;
+static pthread_once_t xr_exit_once = PTHREAD_ONCE_INIT;
+static bool xr_exit_key_ok;
+static XR_TLS bool xr_exit_armed;
+
 /* Identity of a trace context before any allocation. */
 struct xr_identity {
   char trace_id[XR_TRACE_ID_LEN + 1];
@@ -236,6 +246,37 @@ static void xr_inbound_unref(struct xr_entity *seg)
     xr_entity_free(seg);
 }
 
+static void xr_thread_exit(void *unused)
+{
+  struct xr_entity *seg = xr_tseg;
+
+  (void)unused;
+  xr_exit_armed = false; /* a later destructor holding again arms again */
+  xr_api_thread_exit();
+  xr_tseg = NULL;
+  if (seg && seg->inbound) {
+    pthread_mutex_lock(&xr_inbound_lock);
+    xr_inbound_unref(seg); /* the connection still holds its own ref */
+    pthread_mutex_unlock(&xr_inbound_lock);
+  } else {
+    xr_entity_free(seg);
+  }
+}
+
+static void xr_exit_key_init(void)
+{
+  xr_exit_key_ok = pthread_key_create(&xr_exit_key, xr_thread_exit) == 0;
+}
+
+void xr_tracer_thread_hold(void)
+{
+  if (XR_LIKELY(xr_exit_armed))
+    return;
+  (void)pthread_once(&xr_exit_once, xr_exit_key_init);
+  /* Any non-NULL value: the destructor reads the thread's TLS. */
+  xr_exit_armed = xr_exit_key_ok && pthread_setspecific(xr_exit_key, &xr_exit_armed) == 0;
+}
+
 /* The thread's segment, after letting go of an inbound one that another
  * thread ended. */
 static struct xr_entity *xr_tseg_current(void)
@@ -261,7 +302,7 @@ static struct xr_entity *xr_process_segment(void)
 
   if (XR_LIKELY(seg != NULL))
     return seg;
-  /* Its first call takes the loader's lock (dlsym): not under ours. */
+  /* Its first call may start a thread: not under our lock. */
   xr_plugins_start();
   pthread_mutex_lock(&xr_proc_lock);
   seg = atomic_load_explicit(&xr_proc_seg, memory_order_relaxed);
@@ -574,6 +615,7 @@ int xr_thread_segment_begin(const char *name, const char *header)
     return -ENOMEM;
   xr_tseg = seg;
   xr_tseg_serial = atomic_fetch_add(&xr_serials, 1) + 1;
+  xr_tracer_thread_hold();
   return 0;
 }
 
@@ -807,6 +849,7 @@ struct xr_entity *xr_inbound_begin_req(const char *header, size_t header_len,
     xr_tseg = seg;
     xr_tseg_serial = atomic_fetch_add(&xr_serials, 1) + 1;
     xr_tseg_conn = conn;
+    xr_tracer_thread_hold();
   }
   return seg;
 }

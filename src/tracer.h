@@ -129,5 +129,11 @@ unsigned long long xr_tracer_untraced(void);
 /* Destructor: sends the process segment, logs the counters. */
 void xr_tracer_exit(void);
 void xr_tracer_fork_child(void);
+/* The calling thread holds something of the tracer's or the C API's
+ * (its segment, open subsegments): arms its thread-exit release (a
+ * pthread key's destructor frees them, unsent, when the thread exits).
+ * Cheap after the first call on a thread (one TLS load). Allocates the
+ * first time: not for signal handlers or vfork children. */
+void xr_tracer_thread_hold(void);
 
 #endif /* XR_TRACER_H */

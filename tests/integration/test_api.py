@@ -15,6 +15,17 @@ Scenarios:
 - unsampled (an incoming header with Sampled=0): every valid call returns 0, the refused ones
   still -EINVAL, no document.
 - no preload: exit 0, "tracing off", every call -ENOSYS, the GET still made.
+- threads (<build>/api_threads): a thread returns with its segment and two subsegments open
+  (nothing sent; the memory is freed at thread exit, which test_valgrind.py checks); another
+  ends its segment with "outer" and "inner" open, each around a traced GET: one document,
+  outer[GET, inner[GET]].
+- C++ (<build>/api_header_cxx, when a C++ compiler was found): the header compiled as C++11
+  with -pedantic -Werror works under the preload (every call 0, one document) and without it
+  (-ENOSYS).
+- loader lock (<build>/loader_lock_probe): the process's first segment is opened by a thread
+  while another runs a dlopen'ed library's constructor that waits for it; creating a segment
+  (which may happen inside a hooked recv) must not need the loader's lock (it did: the
+  runtime detection's dlsym), or both wait forever (the probe gives up after 5 s).
 
 Usage: test_api.py BUILD_DIR   (exit 0 pass, 1 fail)
 """
@@ -173,18 +184,72 @@ def scenario_no_preload(s, httpd):
           "no preload: the GET made, with no trace header", res.requests)
 
 
+def scenario_threads(s, httpd):
+    res = s.run([os.path.join(s.build, "api_threads"), str(httpd.port)], expect_docs=1,
+                httpd=httpd, grace=0.5)
+    r = results(res)
+    check(res.returncode == 0, "threads: exit status %s" % res.returncode, res.describe())
+    for name in ("leaver_begin_segment", "leaver_begin_open1", "leaver_begin_open2",
+                 "leaver_annotation", "worker_begin_segment", "worker_begin_outer",
+                 "worker_begin_inner", "worker_end_segment"):
+        check(r.get(name) == 0, "threads: %s returned %r" % (name, r.get(name)), res.describe())
+    segs = H.segments(res.docs)
+    check(len(res.docs) == 1 and [g.get("name") for g in segs] == ["worker"],
+          "threads: one document, the worker's segment (the thread that exited with its "
+          "segment open sends nothing)", res.docs)
+    if not segs:
+        return
+    outer = child(segs[0], "outer")
+    check([c.get("name") for c in outer.get("subsegments") or []] == ["127.0.0.1", "inner"],
+          "threads: outer holds its GET, then inner", outer)
+    inner = child(outer, "inner")
+    check([c.get("name") for c in inner.get("subsegments") or []] == ["127.0.0.1"],
+          "threads: inner holds its GET", inner)
+    check(outer.get("end_time", 0) >= inner.get("end_time", 1) > 0
+          and segs[0].get("end_time", 0) >= outer.get("end_time", 1),
+          "threads: ended by the segment's end, innermost first", segs[0])
+
+
+def scenario_loader_lock(s):
+    lib = os.path.join(s.build, "libloader_lock_ctor.so")
+    res = s.run([os.path.join(s.build, "loader_lock_probe"), lib], expect_docs=1, timeout=30)
+    check(res.returncode == 0 and "segment 0 0" in res.stdout,
+          "loader lock: the segment opened while a constructor held the loader's lock "
+          "(exit %s; 3 = deadlock)" % res.returncode, res.describe())
+    check([g.get("name") for g in H.segments(res.docs)] == ["in-ctor"],
+          "loader lock: its document", res.docs)
+
+
+def scenario_cxx(s):
+    exe = os.path.join(s.build, "api_header_cxx")
+    if not os.path.exists(exe):
+        print("note: no C++ compiler when configuring: api_header_cxx not built")
+        return
+    res = s.run([exe], expect_docs=1)
+    check(res.returncode == 0 and "begin 0 annotation 0 header 0 end 0 version on flags 3"
+          in res.stdout, "C++: the header's wrappers under the preload", res.describe())
+    check([g.get("annotations") for g in H.segments(res.docs)] == [{"cxx": True}],
+          "C++: its segment with the annotation", res.docs)
+    res = s.run([exe], preload=False)
+    check(res.returncode == 0 and "begin -38 annotation -38 header -38 end -38 version off"
+          in res.stdout, "C++: without the library every call is -ENOSYS", res.describe())
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
     s = H.Session(sys.argv[1], "api")
-    s.require_build(PROG)
+    s.require_build(PROG, "api_threads", "loader_lock_probe", "libloader_lock_ctor.so")
     httpd = s.start_httpd()
     H.scenario("traced", scenario_traced, s, httpd)
     H.scenario("joined", scenario_traced, s, httpd,
                "Root=%s;Parent=%s;Sampled=1" % (ROOT, PARENT))
     H.scenario("unsampled", scenario_unsampled, s, httpd)
     H.scenario("no preload", scenario_no_preload, s, httpd)
+    H.scenario("threads", scenario_threads, s, httpd)
+    H.scenario("loader lock", scenario_loader_lock, s)
+    H.scenario("C++", scenario_cxx, s)
     return H.summary()
 
 

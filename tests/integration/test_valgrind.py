@@ -21,7 +21,12 @@ SIGTERM (server side); pq_example sync / async / pipeline / error and mysql_exam
 / error (the error modes record the program's stack through the dlopened libunwind: the
 documents must carry it); lambda_runtime serving test_lambda.py's six invocations (Lambda
 mode); the xray-auto tool itself (tests/valgrind/collector_datagrams.py: valid, malformed,
-truncated and oversized datagrams, `run --collect`, `doctor`).
+truncated and oversized datagrams, `run --collect`, `doctor`); the C API: api_example (the
+header's dlsym wrappers, annotations, metadata, errors, nested subsegments around a traced GET)
+and api_threads (a thread exiting with its segment and subsegments open: freed at thread exit;
+a segment ended with two subsegments open); the plugins: plugins_probe with ec2, ecs, eks and
+beanstalk against test_plugins.py's fake ECS and IMDSv2 endpoints and fixture files (the
+gathering thread, its HTTP client and parsers, the published document on every segment).
 
 One suppression, for a third-party false positive (libunwind's address probe; the file says
 why). Prints per case the valgrind errors (and suppressed ones) and the definitely lost bytes,
@@ -277,6 +282,40 @@ def t_lambda():
     vg_check(label, rc=res.returncode)
 
 
+def t_api():
+    # Without the library every call returns -ENOSYS: only the GETs' lines compare.
+    def gets(text):
+        return [line for line in text.splitlines() if line.startswith("get ")]
+    for prog, last in (("api_example", "end_segment 0"), ("api_threads", "worker_end_segment 0")):
+        res = run_case(prog, [os.path.join(S.build, prog), str(HTTPD.port)], 1, normalize=gets)
+        check(last in res.stdout.splitlines(), "%s: the API calls succeeded under valgrind"
+              % prog, res.describe())
+
+
+def t_plugins():
+    import json
+    import test_plugins as P
+    P.S = S
+    ecs, imds = P.Fake(P.ecs_behaviour), P.Fake(P.imds_behaviour())
+    env = dict(P.ecs_env(ecs), **P.imds_env(imds))
+    env["XRAY_AUTO_PLUGINS"] = "ec2,ecs,eks,beanstalk"
+    env["XRAY_AUTO_PLUGINS_ROOT"] = P.root_with("vg-plugins", {
+        P.BEANSTALK_FILE: json.dumps(P.BEANSTALK), "proc/self/cgroup": P.CGROUP_V1})
+    try:
+        # Segments 1.5 s apart: under valgrind the gathering takes a while; the last ones
+        # carry what it found.
+        res = run_case("plugins_probe", [os.path.join(S.build, "plugins_probe"), "4", "1500"],
+                       4, env=env, normalize=lambda text: "")
+        last = max(H.segments(res.docs), key=lambda d: d.get("start_time", 0), default={})
+        check(H.get(last, "aws", "ecs", "container_id") == P.ECS_CONTAINER["DockerId"]
+              and H.get(last, "aws", "elastic_beanstalk") == P.BEANSTALK
+              and H.get(last, "service", "runtime") == "plugins_probe",
+              "plugins_probe: the last segment carries the plugins' blocks", last)
+    finally:
+        ecs.stop()
+        imds.stop()
+
+
 def t_collector():
     import collector_datagrams as C
     label = "xray-auto"
@@ -297,13 +336,14 @@ def main():
         H.skip("valgrind is not installed (apt-get install valgrind)")
     S = H.Session(sys.argv[1], "valgrind")
     S.require_build("curl_client", "net_client", "net_server", "pq_example", "mysql_example",
-                    "lambda_runtime")
+                    "lambda_runtime", "api_example", "api_threads", "plugins_probe")
     LIBUNWIND = "/usr/lib/x86_64-linux-gnu/libunwind.so.8"
     for p in glob.glob("/usr/lib/*/libunwind.so.8"):
         LIBUNWIND = p
     HTTPD = S.start_httpd()
     scenarios = [("curl_client", t_curl), ("net_client", t_net_client),
-                 ("net_server", t_net_server), ("xray-auto tool", t_collector)]
+                 ("net_server", t_net_server), ("xray-auto tool", t_collector),
+                 ("C API", t_api), ("plugins", t_plugins)]
     try:
         PG = dbservers.ensure(S.build, "pg")
     except dbservers.DbServerError as e:

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 
 #define ROOT "1-5759e988-bd862e3fe1be46a994272793"
 #define PARENT "53995c3f42cd8ad8"
@@ -490,6 +491,61 @@ static void test_inbound_segment(void **state)
   assert_int_equal(xr_api_annotation_bool("after", true), -ENOENT);
 }
 
+/* A thread that returns with its segment and subsegments open. */
+static void *leave_open_thread(void *arg)
+{
+  (void)arg;
+  assert_int_equal(xr_thread_segment_begin("leaver", NULL), 0);
+  assert_int_equal(xr_api_begin_subsegment("open-1", NULL), 0);
+  assert_int_equal(xr_api_begin_subsegment("open-2", "remote"), 0);
+  assert_int_equal(xr_api_annotation_string("left", "open"), 0);
+  return NULL;
+}
+
+/* Serves a request on this thread, then returns while it is still open. */
+static void *serve_and_leave_thread(void *arg)
+{
+  static int conn;
+  struct xr_entity **seg = arg;
+
+  *seg = xr_inbound_begin(NULL, 0, 0, &conn);
+  assert_non_null(*seg);
+  assert_int_equal(xr_api_begin_subsegment("handler", NULL), 0);
+  return NULL;
+}
+
+/* Thread exit lets go of what the thread held: its own segment and open
+ * subsegments are freed, unsent (sanitize.unit's leak check fails without
+ * it), and its reference on an inbound segment is dropped, so that the
+ * segment is freed when the sockets layer ends it (refs back to 1, the
+ * connection's). */
+static void test_thread_exit(void **state)
+{
+  struct xr_entity *seg = NULL;
+  char seg_id[17];
+  pthread_t t;
+  cJSON *doc;
+  (void)state;
+
+  assert_int_equal(pthread_create(&t, NULL, leave_open_thread, NULL), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_null(ut_recv_doc(ut_rx, 200));
+  assert_int_equal(xr_api_depth(), 0); /* this thread's stack is its own */
+
+  assert_int_equal(pthread_create(&t, NULL, serve_and_leave_thread, &seg), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_non_null(seg);
+  assert_int_equal(seg->refs, 1);
+  strcpy(seg_id, seg->id);
+  xr_inbound_end(seg); /* the last reference: sent and freed */
+  doc = ut_recv_doc(ut_rx, 2000);
+  assert_non_null(doc);
+  assert_string_equal(ut_str(doc, "id"), seg_id);
+  assert_null(item(doc, "subsegments")); /* the open handler was not sent */
+  cJSON_Delete(doc);
+  assert_null(ut_recv_doc(ut_rx, 200));
+}
+
 /* XRAY_AUTO_SEGMENT=process: subsegments of the process segment, sent on
  * their own; the process segment itself is not the API's to change. */
 static void test_process_segment(void **state)
@@ -565,6 +621,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_subsegment_streams, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stale_stack, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inbound_segment, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_thread_exit, setup, teardown),
       cmocka_unit_test_setup(test_process_segment, setup_process),
       cmocka_unit_test(test_writer_user),
   };
