@@ -7,6 +7,7 @@
 #include "../src/api.h"
 #include "../src/config.h"
 #include "../src/emitter.h"
+#include "../src/http_client.h"
 #include "../src/ids.h"
 #include "../src/log.h"
 #include "../src/sampling.h"
@@ -45,6 +46,7 @@ static void xr_atfork_child(void)
   xr_tracer_fork_child();
   xr_api_fork_child();
   xr_sampling_fork_child(); /* the centralized poller starts again lazily */
+  xr_http_fork_child();     /* the sockets our threads had in flight */
   xr_curl_fork_child();
   xr_pq_fork_child();
   xr_my_fork_child();

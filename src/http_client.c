@@ -5,12 +5,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +81,117 @@ int xr_http_resolve(const struct xr_endpoint *ep, struct sockaddr_storage *ss,
   return rc;
 }
 
+/*
+ * Our socket among the host's descriptors. The host may close every
+ * descriptor it did not open (close_range, a close loop, closefrom) while a
+ * request of ours is in flight and open its own on the freed number at
+ * once; our hooks do not know these sockets (they are the emitter's
+ * business only for its UDP socket). So each system call on the number is
+ * preceded by a check that it is still the socket we created (its device
+ * and inode, which no other open socket shares): otherwise the request
+ * fails with -EBADF and the number is left alone, never read, written or
+ * closed. What remains is the check-to-call window of a few instructions,
+ * as for the emitter's closes that no hook sees.
+ *
+ * Fork: a child inherits the sockets of requests in flight on our threads,
+ * which do not exist in it. Each one is listed here while it is open, and
+ * xr_http_fork_child closes those that are still ours in the child.
+ */
+struct xr_sock {
+  long fd;
+  dev_t dev;
+  ino_t ino;
+};
+
+#define XR_HTTP_INFLIGHT 8
+/* fd + 1 of each listed socket, 0 free; dev and ino written before. */
+static struct {
+  atomic_long fd1;
+  dev_t dev;
+  ino_t ino;
+} xr_inflight[XR_HTTP_INFLIGHT];
+
+/* fstat as a system call: glibc's fstat symbol is GLIBC_2.33 (elf.contract),
+ * and the kernel's struct stat is libc's on the 64-bit targets. */
+static int xr_fstat(long fd, struct stat *st)
+{
+#ifdef SYS_fstat
+  return (int)syscall(SYS_fstat, fd, st);
+#else
+  return (int)syscall(SYS_newfstatat, fd, "", st, AT_EMPTY_PATH);
+#endif
+}
+
+static bool xr_sock_is(long fd, dev_t dev, ino_t ino)
+{
+  struct stat st;
+  return xr_fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+static bool xr_ours(const struct xr_sock *s)
+{
+  return xr_sock_is(s->fd, s->dev, s->ino);
+}
+
+/* A new socket of ours: 0, or -errno (none created). */
+static int xr_sock_open(struct xr_sock *s, int family, int *slot)
+{
+  struct stat st;
+  int i;
+
+  *slot = -1;
+  s->fd = syscall(SYS_socket, family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s->fd < 0)
+    return -errno;
+  if (xr_fstat(s->fd, &st) < 0) {
+    int rc = -errno;
+    (void)syscall(SYS_close, s->fd);
+    s->fd = -1;
+    return rc;
+  }
+  s->dev = st.st_dev;
+  s->ino = st.st_ino;
+  for (i = 0; i < XR_HTTP_INFLIGHT; i++) {
+    long expect = 0;
+    /* Claimed with a value no fd has, filled, then published. */
+    if (atomic_compare_exchange_strong(&xr_inflight[i].fd1, &expect, -1L)) {
+      xr_inflight[i].dev = st.st_dev;
+      xr_inflight[i].ino = st.st_ino;
+      atomic_store(&xr_inflight[i].fd1, s->fd + 1);
+      *slot = i;
+      break;
+    }
+  }
+  return 0;
+}
+
+/* Unlisted first (a fork after that leaves the child a copy to inherit,
+ * never a number the host reused), then closed if still ours. */
+static void xr_sock_close(struct xr_sock *s, int slot)
+{
+  if (s->fd < 0)
+    return;
+  if (slot >= 0)
+    atomic_store(&xr_inflight[slot].fd1, 0);
+  if (xr_ours(s))
+    (void)syscall(SYS_close, s->fd);
+  s->fd = -1;
+}
+
+void xr_http_fork_child(void)
+{
+  int i, saved = errno;
+
+  for (i = 0; i < XR_HTTP_INFLIGHT; i++) {
+    long fd1 = atomic_load(&xr_inflight[i].fd1);
+    if (fd1 > 0 && xr_sock_is(fd1 - 1, xr_inflight[i].dev, xr_inflight[i].ino))
+      (void)syscall(SYS_close, fd1 - 1);
+    if (fd1 != 0)
+      atomic_store(&xr_inflight[i].fd1, 0);
+  }
+  errno = saved;
+}
+
 /* Waits for events on fd until the deadline. 0, -ETIMEDOUT or -errno. */
 static int xr_wait(int fd, short events, int64_t deadline_ms)
 {
@@ -98,12 +212,14 @@ static int xr_wait(int fd, short events, int64_t deadline_ms)
 /* Raw system calls: connect, sendto, recvfrom and close are interposed
  * (by us, maybe by another preload); none of them may see the library's
  * own traffic. */
-static int xr_connect(int fd, const struct sockaddr *addr, socklen_t len,
+static int xr_connect(const struct xr_sock *s, const struct sockaddr *addr, socklen_t len,
                       int64_t deadline_ms)
 {
-  int err = 0, rc;
+  int err = 0, rc, fd = (int)s->fd;
   socklen_t elen = sizeof(err);
 
+  if (!xr_ours(s))
+    return -EBADF;
   if (syscall(SYS_connect, fd, addr, len) == 0)
     return 0;
   if (errno != EINPROGRESS && errno != EINTR)
@@ -115,11 +231,17 @@ static int xr_connect(int fd, const struct sockaddr *addr, socklen_t len,
   return err ? -err : 0;
 }
 
-static int xr_send_all(int fd, const char *p, size_t n, int64_t deadline_ms)
+static int xr_send_all(const struct xr_sock *s, const char *p, size_t n,
+                       int64_t deadline_ms)
 {
+  int fd = (int)s->fd;
+
   while (n) {
-    long w = syscall(SYS_sendto, fd, p, n, MSG_NOSIGNAL, NULL, 0);
+    long w;
     int rc;
+    if (!xr_ours(s))
+      return -EBADF;
+    w = syscall(SYS_sendto, fd, p, n, MSG_NOSIGNAL, NULL, 0);
     if (w > 0) {
       p += w;
       n -= (size_t)w;
@@ -135,12 +257,17 @@ static int xr_send_all(int fd, const char *p, size_t n, int64_t deadline_ms)
 
 /* Reads what is there into buf[*len..cap). 1 read, 0 end of stream,
  * negative errno. */
-static int xr_recv_some(int fd, char *buf, size_t *len, size_t cap,
+static int xr_recv_some(const struct xr_sock *s, char *buf, size_t *len, size_t cap,
                         int64_t deadline_ms)
 {
+  int fd = (int)s->fd;
+
   for (;;) {
-    long r = syscall(SYS_recvfrom, fd, buf + *len, cap - *len, 0, NULL, NULL);
+    long r;
     int rc;
+    if (!xr_ours(s))
+      return -EBADF;
+    r = syscall(SYS_recvfrom, fd, buf + *len, cap - *len, 0, NULL, NULL);
     if (r > 0) {
       *len += (size_t)r;
       return 1;
@@ -323,8 +450,8 @@ int xr_http_fetch(const struct sockaddr *addr, socklen_t addrlen,
   char *req = NULL, *raw = NULL, *body = NULL, *sep;
   size_t req_len, n = 0, cap, head_len = 0;
   struct xr_head h = {0, false, -1};
-  long fd = -1;
-  int rc;
+  struct xr_sock sk = {-1, 0, 0};
+  int rc, slot = -1;
 
   memset(out, 0, sizeof(*out));
   if (!addr || !host_header || !rq || !rq->method || !rq->path || rq->path[0] != '/')
@@ -337,13 +464,10 @@ int xr_http_fetch(const struct sockaddr *addr, socklen_t addrlen,
     rc = -ENOMEM;
     goto out;
   }
-  fd = syscall(SYS_socket, addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    rc = -errno;
+  if ((rc = xr_sock_open(&sk, addr->sa_family, &slot)) < 0)
     goto out;
-  }
-  if ((rc = xr_connect((int)fd, addr, addrlen, deadline)) < 0 ||
-      (rc = xr_send_all((int)fd, req, req_len, deadline)) < 0)
+  if ((rc = xr_connect(&sk, addr, addrlen, deadline)) < 0 ||
+      (rc = xr_send_all(&sk, req, req_len, deadline)) < 0)
     goto out;
 
   for (;;) { /* the head; 1xx interim responses are skipped */
@@ -362,7 +486,7 @@ int xr_http_fetch(const struct sockaddr *addr, socklen_t addrlen,
       rc = -EMSGSIZE;
       goto out;
     }
-    rc = xr_recv_some((int)fd, raw, &n, XR_HTTP_HEAD_MAX, deadline);
+    rc = xr_recv_some(&sk, raw, &n, XR_HTTP_HEAD_MAX, deadline);
     if (rc <= 0) {
       rc = rc == 0 ? -EPROTO : rc;
       goto out;
@@ -392,7 +516,7 @@ int xr_http_fetch(const struct sockaddr *addr, socklen_t addrlen,
         rc = -EMSGSIZE;
         goto out;
       }
-      rc = xr_recv_some((int)fd, raw, &n, cap, deadline);
+      rc = xr_recv_some(&sk, raw, &n, cap, deadline);
       if (rc <= 0) {
         rc = rc == 0 ? -EPROTO : rc;
         goto out;
@@ -404,7 +528,7 @@ int xr_http_fetch(const struct sockaddr *addr, socklen_t addrlen,
       goto out;
     }
     while (n < (size_t)h.length) {
-      rc = xr_recv_some((int)fd, raw, &n, (size_t)h.length, deadline);
+      rc = xr_recv_some(&sk, raw, &n, (size_t)h.length, deadline);
       if (rc <= 0) {
         rc = rc == 0 ? -EPROTO : rc;
         goto out;
@@ -418,7 +542,7 @@ int xr_http_fetch(const struct sockaddr *addr, socklen_t addrlen,
         rc = -EMSGSIZE;
         goto out;
       }
-      rc = xr_recv_some((int)fd, raw, &n, max_body + 1, deadline);
+      rc = xr_recv_some(&sk, raw, &n, max_body + 1, deadline);
       if (rc < 0)
         goto out;
       if (rc == 0)
@@ -433,8 +557,7 @@ int xr_http_fetch(const struct sockaddr *addr, socklen_t addrlen,
   body = NULL;
   rc = 0;
 out:
-  if (fd >= 0)
-    (void)syscall(SYS_close, fd);
+  xr_sock_close(&sk, slot);
   free(req);
   free(raw);
   free(body);

@@ -9,6 +9,11 @@
  * never inside a hooked call; allocates (the response body); thread-safe;
  * not for signal handlers or vfork children. The peer is not trusted: every
  * size is bounded, every wait times out.
+ * The host's descriptors: the socket is CLOEXEC, closed on every path, and
+ * each system call on it first checks that the number still names it (the
+ * host may close every descriptor it did not open and reuse the number):
+ * a request whose socket was taken fails with -EBADF without touching the
+ * host's descriptor (http_client.c).
  */
 #ifndef XR_HTTP_CLIENT_H
 #define XR_HTTP_CLIENT_H
@@ -58,5 +63,10 @@ int xr_http_fetch(const struct sockaddr *addr, socklen_t addrlen,
                   struct xr_http_response *out) XR_WUR;
 
 void xr_http_response_free(struct xr_http_response *r);
+
+/* Fork child handler (one thread, async-signal-safe): closes the sockets
+ * of the requests that were in flight on other threads at the fork, so
+ * that the child does not keep them open for its whole life. */
+void xr_http_fork_child(void);
 
 #endif /* XR_HTTP_CLIENT_H */

@@ -28,7 +28,12 @@ static uint64_t xr_splitmix(uint64_t *x)
 static void xr_rng_seed(struct xr_rng *r, unsigned gen)
 {
   uint64_t seed[4];
-  ssize_t got = getrandom(seed, sizeof(seed), GRND_NONBLOCK);
+  /* The system call, not glibc's getrandom(): that one is a cancellation
+   * point, and a thread's first draw happens inside hooked calls, in the
+   * middle of a centralized sampling decision (its reader count would stay
+   * raised for good) or of trace ids: a pending pthread_cancel must not act
+   * there. */
+  ssize_t got = (ssize_t)syscall(SYS_getrandom, seed, sizeof(seed), GRND_NONBLOCK);
   size_t i;
 
   if (got != (ssize_t)sizeof(seed)) {

@@ -172,9 +172,23 @@ static bool xr_record(const cJSON *rec, struct xr_crec *r)
   return true;
 }
 
+/* The SDKs' reserved name: the rule that catches every request no other
+ * rule applies to (Go keeps it apart from the others and falls back to it
+ * whatever its priority and patterns; Python takes it when nothing before
+ * it matched). The service gives it priority 10000 and "*" patterns; a
+ * daemon that says otherwise does not make requests fall through to the
+ * local rules nor the Default go first. */
+static bool xr_is_default(const char *name)
+{
+  return strcmp(name, "Default") == 0;
+}
+
 static int xr_rec_cmp(const void *a, const void *b)
 {
   const struct xr_crec *x = a, *y = b;
+  bool dx = xr_is_default(x->name), dy = xr_is_default(y->name);
+  if (dx != dy)
+    return dx ? 1 : -1;
   if (x->priority != y->priority)
     return x->priority < y->priority ? -1 : 1;
   return strcmp(x->name, y->name);
@@ -251,6 +265,7 @@ int xr_central_parse_rules(struct xr_central *c, const char *buf, size_t len,
       g += xr_glob_size(recs[i].pat[k], plen);
     }
     r->slot = xr_slot_find(c, recs[i].name);
+    r->is_default = xr_is_default(recs[i].name);
     r->fixed_rate = recs[i].rate;
     r->reservoir_size = recs[i].reservoir;
     r->priority = recs[i].priority;
@@ -322,9 +337,10 @@ static bool xr_cattr(const struct xr_glob *g, const char *v)
 
 static bool xr_crule_applies(const struct xr_crule *r, const struct xr_sample_req *q)
 {
-  return xr_cattr(r->host, q->host) && xr_cattr(r->method, q->method) &&
-         xr_cattr(r->path, q->path) && xr_cattr(r->service, q->service) &&
-         xr_cattr(r->service_type, q->service_type);
+  return r->is_default ||
+         (xr_cattr(r->host, q->host) && xr_cattr(r->method, q->method) &&
+          xr_cattr(r->path, q->path) && xr_cattr(r->service, q->service) &&
+          xr_cattr(r->service_type, q->service_type));
 }
 
 /* One of quota per second of now_s. */
@@ -363,9 +379,7 @@ static bool xr_cslot_decide(const struct xr_crule *r, int64_t now_s, double (*un
   long long quota = atomic_load_explicit(&s->quota, memory_order_relaxed);
   double rate;
 
-  /* Counted before the outcome's counter: xr_central_statistics swaps
-   * the outcomes first, so a report never has more sampled than
-   * requests. */
+  /* Counted before the outcome's counter (xr_central_statistics). */
   atomic_fetch_add(&s->requests, 1);
   if (quota >= 0 && atomic_load_explicit(&s->quota_ttl, memory_order_relaxed) >= now_s) {
     if (xr_take(s, quota, now_s))
@@ -399,9 +413,24 @@ int xr_central_decide(struct xr_central *c, const struct xr_sample_req *req,
   if (!atomic_load_explicit(&c->active, memory_order_relaxed) ||
       now_s - atomic_load_explicit(&c->refreshed, memory_order_relaxed) > XR_CENTRAL_TTL)
     return -1;
-  /* seq_cst epoch load, add, then pointer load: see xr_central_install. */
-  e = atomic_load(&c->epoch) & 1u;
-  atomic_fetch_add(&c->readers[e], 1);
+  /* seq_cst epoch load, add, epoch load again, then pointer load: see
+   * xr_central_install. The second look makes the count we entered the
+   * current epoch's: a thread stopped between the first load and the add
+   * (preempted, or a signal handler) while the poller installed a set
+   * would otherwise count itself in a stale epoch's readers, load a set
+   * that a later install retires against the other count, and use it
+   * after it is freed. An install flips the epoch at most once per
+   * decision's time (it waits for the old count to drain), so this loop
+   * ends at once. */
+  for (;;) {
+    e = atomic_load(&c->epoch) & 1u;
+    if (XR_UNLIKELY(xr_central_stall_hook != NULL))
+      xr_central_stall_hook(c); /* tests only: stop here */
+    atomic_fetch_add(&c->readers[e], 1);
+    if (XR_LIKELY((atomic_load(&c->epoch) & 1u) == e))
+      break;
+    atomic_fetch_sub(&c->readers[e], 1);
+  }
   rs = atomic_load(&c->active);
   if (!rs || now_s - atomic_load_explicit(&c->refreshed, memory_order_relaxed) >
                  XR_CENTRAL_TTL)
@@ -516,10 +545,24 @@ int xr_central_statistics(struct xr_central *c, int64_t now_s, char **out)
 
     if (!atomic_load_explicit(&s->requests, memory_order_relaxed))
       continue;
-    /* Outcomes first: each was counted after its request. */
+    /* Three counters are not swapped at one instant: a decision between
+     * two swaps has its request in one report and its outcome in the
+     * other, whatever the order. Requests first, then the outcomes, which
+     * are never more than the requests: an outcome counted here whose
+     * request came after the first swap goes back to the counters, into
+     * the report that has its request (the next one). Every report is
+     * consistent and nothing is lost or counted twice. */
+    requests = atomic_exchange(&s->requests, 0);
     sampled = atomic_exchange(&s->sampled, 0);
     borrowed = atomic_exchange(&s->borrowed, 0);
-    requests = atomic_exchange(&s->requests, 0);
+    if (sampled + borrowed > requests) {
+      unsigned long long extra = sampled + borrowed - requests;
+      unsigned long long back = extra < sampled ? extra : sampled;
+      atomic_fetch_add(&s->sampled, back);
+      sampled -= back;
+      atomic_fetch_add(&s->borrowed, extra - back);
+      borrowed -= extra - back;
+    }
     d = cJSON_CreateObject();
     if (!d)
       goto out;

@@ -9,7 +9,8 @@
  * and a record that is malformed in any way is skipped. Rules are ordered
  * by (Priority, RuleName); the first whose five globs (Host, HTTPMethod,
  * URLPath, ServiceName, ServiceType) match the request wins, an absent
- * attribute matching any pattern (as in local rules).
+ * attribute matching any pattern (as in local rules). The rule named
+ * "Default" comes last and applies to every request, as in the SDKs.
  *
  * Decision (per request, on the matched rule): request_count++, then
  *  1. a quota whose ReservoirQuotaTTL >= now: take one of ReservoirQuota
@@ -35,9 +36,20 @@
  * (one global count would rarely be seen at zero on a busy server); then
  * the old set is freed. A decision that entered the old count late sees
  * the new pointer (seq_cst: its add follows the installer's zero read,
- * which follows the swap). Until that grace period ends a further install
- * is refused (-EBUSY, the rules in force stay): only a thread stopped in
- * the middle of a decision can make it last. The counts cost about what
+ * which follows the swap). A decision reads the epoch again after its
+ * add and starts over when it changed: without that, one that read the
+ * epoch before an install and added after it could count itself in the
+ * count no retired set waits on and load the next set, which the install
+ * after retires against the other count. Until that grace period ends a
+ * further install is refused (-EBUSY, the rules in force stay): only a
+ * thread stopped in the middle of a decision can make it last. A decision
+ * that never ends (left by a signal handler's siglongjmp, asynchronous
+ * cancellation, or one a handler interrupted to fork: the child's reset
+ * count then goes below zero when it returns) holds its count for good:
+ * the rules in force stay until they are an hour old, then the local
+ * rules decide. Slower sampling updates, never a freed set in use. (A
+ * decision itself has no cancellation point: ids.c seeds with the raw
+ * getrandom system call.) The counts cost about what
  * the rule's own request counter costs, which every decision increments
  * anyway; per-thread epochs would avoid the shared lines but need
  * per-thread registration (TLS destructors, fork) for a set that changes
@@ -84,6 +96,7 @@ struct xr_crule {
   double fixed_rate;         /* as the rules said; targets change the slot's */
   long long reservoir_size;
   long long priority;
+  bool is_default;           /* "Default": last, applies to every request */
 };
 
 struct xr_crules {
@@ -161,6 +174,12 @@ int xr_central_apply_targets(struct xr_central *c, const char *buf, size_t len,
  * is nothing to report; or -ENOMEM (those counts are lost).
  */
 int xr_central_statistics(struct xr_central *c, int64_t now_s, char **out) XR_WUR;
+
+/* Tests only: when a program defines it, every decision calls it between
+ * reading the epoch and counting itself in (a seam to stop a decision
+ * there). Hidden and weak: in the library it is absent, the address NULL. */
+extern void xr_central_stall_hook(struct xr_central *c)
+    __attribute__((weak, visibility("hidden")));
 
 /* Fork child (one thread): counters to zero, no reader running, a new
  * ClientID. */

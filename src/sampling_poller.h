@@ -18,7 +18,10 @@
  *
  * Fork: the child handler marks the poller not started (the next decision
  * in the child starts its own), zeroes the counters and draws a new
- * ClientID. Exit: nothing joins the thread; it dies with the process.
+ * ClientID; the socket of a request the parent's poller had in flight is
+ * closed by http_client's own child handler (xr_http_fork_child). Exit:
+ * nothing joins the thread; it dies with the process (nothing of the
+ * engine is freed at exit, so it never runs on freed rule sets).
  */
 #ifndef XR_SAMPLING_POLLER_H
 #define XR_SAMPLING_POLLER_H

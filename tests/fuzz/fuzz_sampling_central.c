@@ -65,7 +65,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       size_t n = strlen(rs->rule[i].slot->name);
       XR_FZ_CHECK(n >= 1 && n <= XR_CRULE_NAME_MAX);
       XR_FZ_CHECK(rs->rule[i].reservoir_size >= 0);
-      if (i) {
+      XR_FZ_CHECK(rs->rule[i].is_default == (strcmp(rs->rule[i].slot->name, "Default") == 0));
+      /* (Priority, RuleName), "Default" last whatever its priority. */
+      XR_FZ_CHECK(!rs->rule[i].is_default || i + 1 == rs->n);
+      if (i && !rs->rule[i].is_default) {
         const struct xr_crule *a = &rs->rule[i - 1], *b = &rs->rule[i];
         XR_FZ_CHECK(a->priority < b->priority ||
                     (a->priority == b->priority && strcmp(a->slot->name, b->slot->name) < 0));

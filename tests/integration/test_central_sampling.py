@@ -24,7 +24,15 @@ AWS_XRAY_DAEMON_ADDRESS="tcp:127.0.0.1:<fake> udp:127.0.0.1:<collector>".
     rule: at least one sent), nothing logged at the default level, one warning line at warn;
   - exit: a program whose poller waits on a daemon that never answers exits at once;
   - fork: a server that forks after its first request (the poller started) serves on in the
-    child, whose own poller fetches the rules again and reports with another ClientID.
+    child, whose own poller fetches the rules again and reports with another ClientID;
+  - the host's descriptors: a program that closes every descriptor it did not open while the
+    poller waits on a silent daemon, and reuses the numbers at once, keeps its own sockets (the
+    poller neither reads nor closes them); a child forked while the poller's request is in
+    flight has no socket to the daemon;
+  - service_type: with XRAY_AUTO_PLUGINS=beanstalk (environment.conf under
+    XRAY_AUTO_PLUGINS_ROOT), once the plugins have published, a rule for ServiceType
+    AWS::ElasticBeanstalk::Environment applies and one for AWS::EC2::Instance does not, though
+    it comes first.
 
 Usage: test_central_sampling.py BUILD_DIR   (exit 0 pass, 1 fail)
 """
@@ -48,7 +56,7 @@ SERVICE = "central-it"
 S = None
 
 SERVER = r"""
-import http.server, os, sys, time
+import http.server, os, socket, sys, time
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = b"ok\n"
@@ -58,6 +66,27 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
+def to_daemon(port):
+    # our descriptors that are TCP connections to port (the poller's, to the daemon)
+    out = []
+    for n in os.listdir("/proc/self/fd"):
+        try:
+            s = socket.socket(fileno=os.dup(int(n)))
+        except OSError:
+            continue
+        try:
+            if s.type == socket.SOCK_STREAM and s.getpeername()[1] == port:
+                out.append(int(n))
+        except (OSError, IndexError, TypeError):
+            pass
+        finally:
+            s.close()
+    return out
+def wait_poller(port):
+    # until the poller's request to the silent daemon is in flight (it lasts 2 s)
+    t = time.monotonic()
+    while not to_daemon(port) and time.monotonic() - t < 10:
+        time.sleep(0.01)
 srv = http.server.HTTPServer(("127.0.0.1", 0), H)
 print("PORT %d" % srv.server_address[1], flush=True)
 if len(sys.argv) > 1 and sys.argv[1] == "one":
@@ -71,15 +100,56 @@ if len(sys.argv) > 1 and sys.argv[1] == "fork":
     else:
         while True:
             time.sleep(1)
+if len(sys.argv) > 1 and sys.argv[1] == "closer":
+    # The poller (started by this request) waits on a silent daemon; meanwhile the program
+    # closes every descriptor it did not open and reuses the numbers for its own sockets.
+    srv.handle_request()
+    wait_poller(int(sys.argv[2]))
+    poller = to_daemon(int(sys.argv[2]))
+    mine = {0, 1, 2, srv.fileno()}
+    closed = [int(n) for n in os.listdir("/proc/self/fd") if int(n) not in mine]
+    for n in closed:
+        try:
+            os.close(n)
+        except OSError:
+            pass
+    pairs = [socket.socketpair() for _ in range(len(closed) + 2)]
+    reused = sorted(set(closed) & {s.fileno() for p in pairs for s in p})
+    time.sleep(3.0)                # past the poller's 2 s deadline
+    bad = []
+    for a, b in pairs:
+        try:
+            a.sendall(b"ping")
+            b.settimeout(1)
+            if b.recv(16) != b"ping":
+                bad.append(a.fileno())
+        except OSError as e:
+            bad.append("%d/%d: %s" % (a.fileno(), b.fileno(), e))
+    print("CLOSER poller=%r reused=%r bad=%r" % (poller, reused, bad), flush=True)
+    srv.serve_forever()
+if len(sys.argv) > 1 and sys.argv[1] == "forkfd":
+    # A fork while the poller waits on a silent daemon: the child must not keep its socket.
+    daemon_port = int(sys.argv[2])
+    srv.handle_request()
+    wait_poller(daemon_port)
+    parent = to_daemon(daemon_port)
+    pid = os.fork()
+    if pid == 0:
+        print("CHILD %r" % to_daemon(daemon_port), flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print("PARENT %r" % parent, flush=True)
+    srv.serve_forever()
 srv.serve_forever()
 """
 
 
-def rule(name, prio, rate, reservoir, path="*", host="*", method="*", service="*"):
+def rule(name, prio, rate, reservoir, path="*", host="*", method="*", service="*",
+         service_type="*"):
     return {"SamplingRule": {
         "RuleName": name, "RuleARN": "arn:aws:xray:us-east-1:1:sampling-rule/" + name,
         "ResourceARN": "*", "Priority": prio, "FixedRate": rate, "ReservoirSize": reservoir,
-        "ServiceName": service, "ServiceType": "*", "Host": host, "HTTPMethod": method,
+        "ServiceName": service, "ServiceType": service_type, "Host": host, "HTTPMethod": method,
         "URLPath": path, "Version": 1, "Attributes": {}},
         "CreatedAt": 1.7e9, "ModifiedAt": 1.7e9}
 
@@ -158,12 +228,13 @@ class FakeDaemon:
         self.httpd.server_close()
 
 
-def start(daemon_tcp, args=(), log_level=None):
+def start(daemon_tcp, args=(), log_level=None, extra_env=None):
     """The preloaded server with a collector of its own; returns (server, collector)."""
     col = S.start_collector()
     env = {"LD_PRELOAD": S.lib, "XRAY_AUTO_SAMPLING": "centralized",
            "AWS_XRAY_DAEMON_ADDRESS": "tcp:127.0.0.1:%d udp:%s" % (daemon_tcp, col.address),
            "AWS_XRAY_TRACING_NAME": SERVICE, "PYTHONUNBUFFERED": "1"}
+    env.update(extra_env or {})
     if log_level:
         env["XRAY_AUTO_LOG_LEVEL"] = log_level
     script = S.path("server.py")
@@ -384,6 +455,103 @@ def t_exit_not_delayed():
     sink.close()
 
 
+EB_TYPE = "AWS::ElasticBeanstalk::Environment"
+
+
+def t_service_type_is_origin():
+    """XRAY_AUTO_PLUGINS=beanstalk: the sampling request's service_type is the plugins' origin
+    (AWS::ElasticBeanstalk::Environment) once their thread has published it: a rule for
+    AWS::EC2::Instance does not apply although it comes first, the Beanstalk one does."""
+    fd = FakeDaemon()
+    try:
+        root = S.path("eb_root")
+        conf = os.path.join(root, "var/elasticbeanstalk/xray/environment.conf")
+        os.makedirs(os.path.dirname(conf), exist_ok=True)
+        with open(conf, "w") as f:
+            json.dump({"deployment_id": 3, "version_label": "v3",
+                       "environment_name": "eb-env"}, f)
+        fd.rules = [rule("Default", 10000, 0.0, 0),
+                    rule("ec2-type", 1, 1.0, 0, path="/st/*", service_type="AWS::EC2::Instance"),
+                    rule("eb-type", 2, 1.0, 0, path="/st/*", service_type=EB_TYPE)]
+        srv, col = start(fd.port, extra_env={"XRAY_AUTO_PLUGINS": "beanstalk",
+                                             "XRAY_AUTO_PLUGINS_ROOT": root})
+        send(srv.port, "/warmup", "stwarm-0")
+        fd.wait("the first GetSamplingRules", lambda: fd.rule_fetches, 5)
+        time.sleep(0.3)
+        # The first decisions may precede the plugins' publication (service_type absent then
+        # matches any pattern): send until one is sampled by eb-type.
+        deadline = time.monotonic() + 10
+        first = None
+        i = 0
+        while first is None and time.monotonic() < deadline:
+            send(srv.port, "/st/x", "stwait-%d" % i)
+            i += 1
+            time.sleep(0.1)
+            for d in docs_of(col):
+                if get(d, "aws", "xray", "sampling_rule_name") == "eb-type":
+                    first = d
+        check(first is not None, "a request sampled by the Beanstalk rule within 10 s")
+        for i in range(6):
+            send(srv.port, "/st/x", "stafter-%d" % i)
+        time.sleep(0.5)
+        docs = docs_of(col)
+        srv.stop()
+        after = by_agent(docs, "stafter")
+        names = sorted({str(get(d, "aws", "xray", "sampling_rule_name")) for d in after})
+        check(len(after) == 6 and names == ["eb-type"], "after publication: all 6 sampled by "
+              "eb-type (ServiceType %s), none by ec2-type (priority 1), got %d named %r"
+              % (EB_TYPE, len(after), names), after[:1])
+        check(all(d.get("origin") == EB_TYPE for d in after), "the segments' origin is %s"
+              % EB_TYPE, after[:1])
+    finally:
+        fd.close()
+
+
+def wait_line(srv, prefix, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for ln in srv.stdout().splitlines():
+            if ln.startswith(prefix):
+                return ln
+        time.sleep(0.05)
+    check(False, "a %s line within %.0f s" % (prefix, timeout), srv.stdout())
+    return ""
+
+
+def t_host_closes_our_socket():
+    """The program closes every descriptor it did not open while the poller waits on a
+    daemon that never answers, and reuses the numbers at once: the poller never touches them
+    (it used to close the program's socket at its deadline)."""
+    sink = H.TcpSink(keep=False)
+    srv, col = start(sink.port, args=["closer", str(sink.port)])
+    send(srv.port, "/once", "closer-0")
+    ln = wait_line(srv, "CLOSER ", 15)
+    m = re.match(r"CLOSER poller=(\[.*\]) reused=(\[.*\]) bad=(\[.*\])$", ln)
+    poller, reused = (json.loads(m.group(1)), json.loads(m.group(2))) if m else ([], [])
+    check(poller and set(poller) <= set(reused), "the poller's socket was in flight, closed "
+          "by the program and its number reused: %s" % ln)
+    check(m and m.group(3) == "[]", "the program's sockets on the reused numbers still work "
+          "after the poller's deadline: %s" % ln, srv.stderr())
+    check(srv.alive(), "the server runs on")
+    check(send(srv.port, "/after", "closer-1") == 200, "served after")
+    srv.stop()
+    sink.close()
+
+
+def t_fork_child_fd():
+    """A fork while the poller's request is in flight: the child does not inherit the
+    poller's socket for its whole life (the parent has it)."""
+    sink = H.TcpSink(keep=False)
+    srv, col = start(sink.port, args=["forkfd", str(sink.port)])
+    send(srv.port, "/once", "forkfd-0")
+    parent = wait_line(srv, "PARENT ", 15)
+    child = wait_line(srv, "CHILD ", 2)
+    check(parent != "PARENT []", "the parent had the poller's socket at the fork: %s" % parent)
+    check(child == "CHILD []", "the fork child has no socket to the daemon: %s" % child)
+    srv.stop()
+    sink.close()
+
+
 def t_fork():
     fd = FakeDaemon()
     try:
@@ -416,7 +584,8 @@ def main():
         return 2
     S = H.Session(sys.argv[1], "central_sampling")
     S.require_build()
-    for fn in (t_rules_targets_statistics, t_unreachable, t_exit_not_delayed, t_fork):
+    for fn in (t_rules_targets_statistics, t_unreachable, t_exit_not_delayed, t_fork,
+               t_host_closes_our_socket, t_fork_child_fd, t_service_type_is_origin):
         H.scenario(fn.__name__[2:], fn)
     return H.summary()
 

@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +30,8 @@ struct server {
   uint16_t port;
   const char *parts[8];
   bool hang;            /* answer nothing, hold the connection */
+  int drip_ms;          /* > 0: a head that never ends, a byte per drip_ms */
+  _Atomic bool got_request;
   char request[8192];
   size_t request_len;
   pthread_t thread;
@@ -58,9 +62,20 @@ static void *server_main(void *arg)
     if (s->request_len >= want)
       break;
   }
+  atomic_store(&s->got_request, true);
   if (s->hang) {
     struct timespec ts = {0, 600 * 1000000L};
     nanosleep(&ts, NULL);
+  }
+  if (s->drip_ms > 0) {
+    struct timespec ts = {0, s->drip_ms * 1000000L};
+    const char *head = "HTTP/1.1 200 OK\r\nX-Slow: ";
+    for (i = 0; i < 3000 / s->drip_ms; i++) {
+      const char *b = head[i] ? head + i : "a";
+      if (send(fd, b, 1, MSG_NOSIGNAL) != 1)
+        break;
+      nanosleep(&ts, NULL);
+    }
   }
   for (i = 0; i < 8 && s->parts[i]; i++) {
     struct timespec ts = {0, 5 * 1000000L};
@@ -256,6 +271,92 @@ static void test_timeout(void **state)
   assert_null(r.body);
 }
 
+static int64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A peer that answers a byte at a time, forever: the one deadline covers
+ * the whole exchange, however steadily bytes arrive. */
+static void test_slow_drip(void **state)
+{
+  struct server s = {.drip_ms = 20};
+  struct xr_http_response r;
+  int64_t t0;
+  (void)state;
+  server_start(&s);
+  t0 = mono_ms();
+  assert_int_equal(fetch(&s, &get_rq, 300, 0, &r), -ETIMEDOUT);
+  /* fetch joined the server (3 s of drip, cut short by our close). */
+  assert_true(mono_ms() - t0 < 3000);
+  assert_null(r.body);
+}
+
+struct taken {
+  struct server *s;
+  int rc;
+};
+
+static void *fetch_thread(void *arg)
+{
+  struct taken *t = arg;
+  struct xr_http_response r;
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(t->s->port);
+  t->rc = xr_http_fetch((struct sockaddr *)&a, sizeof(a), "127.0.0.1", &get_rq, 400, 0, &r);
+  return NULL;
+}
+
+/* Our side of the connection to s: the socket whose peer is s. */
+static int client_fd(const struct server *s)
+{
+  int fd;
+  for (fd = 3; fd < 1024; fd++) {
+    struct sockaddr_in pa, la;
+    socklen_t pl = sizeof(pa), ll = sizeof(la);
+    if (getpeername(fd, (struct sockaddr *)&pa, &pl) == 0 && pa.sin_family == AF_INET &&
+        ntohs(pa.sin_port) == s->port && getsockname(fd, (struct sockaddr *)&la, &ll) == 0 &&
+        ntohs(la.sin_port) != s->port)
+      return fd;
+  }
+  return -1;
+}
+
+/* The host closes our socket's number while a request waits (closing
+ * every descriptor it did not open) and puts its own descriptor there: the
+ * request fails, and the host's descriptor is neither read nor closed (it
+ * was closed at the request's deadline). */
+static void test_number_taken_by_host(void **state)
+{
+  struct server s = {.hang = true};
+  struct taken t = {&s, 0};
+  pthread_t th;
+  int p[2], n, i;
+  (void)state;
+  server_start(&s);
+  assert_int_equal(pipe(p), 0);
+  assert_int_equal(pthread_create(&th, NULL, fetch_thread, &t), 0);
+  for (i = 0; i < 200 && !atomic_load(&s.got_request); i++)
+    usleep(5000);
+  assert_true(atomic_load(&s.got_request));
+  usleep(50000); /* the request waits for the answer */
+  n = client_fd(&s);
+  assert_true(n >= 0);
+  assert_int_equal(dup2(p[1], n), n); /* closes our socket, the host's pipe there */
+  pthread_join(th, NULL);
+  assert_true(t.rc == -EBADF || t.rc == -ETIMEDOUT);
+  assert_int_not_equal(fcntl(n, F_GETFD), -1); /* still the host's */
+  assert_int_equal(write(n, "x", 1), 1);
+  close(n);
+  close(p[0]);
+  close(p[1]);
+  pthread_join(s.thread, NULL);
+  close(s.lfd);
+}
+
 static void test_refused(void **state)
 {
   struct sockaddr_in a = {.sin_family = AF_INET};
@@ -304,6 +405,7 @@ int main(void)
       cmocka_unit_test(test_close_delimited), cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_too_big), cmocka_unit_test(test_timeout),
       cmocka_unit_test(test_refused), cmocka_unit_test(test_resolve),
+      cmocka_unit_test(test_slow_drip), cmocka_unit_test(test_number_taken_by_host),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,25 @@ static void test_priority_and_match(void **state)
   assert_null(xr_central_rule_name(&C, XR_CSLOTS_MAX + 1));
 }
 
+/* "Default" is the SDKs' catch-all: last whatever its priority, and it
+ * applies whatever its patterns (the service never sends other ones; a
+ * daemon that does must not send requests back to local rules). */
+static void test_default_catches_all(void **state)
+{
+  char a[1024], d[1024], all[4096];
+  const char *name;
+
+  (void)state;
+  rec(a, sizeof(a), "api", 5, 1, 0, "*", "*", "/api/*", "*", "*", NULL);
+  rec(d, sizeof(d), "Default", 1, 1, 0, "*", "*", "/nothing", "*", "AWS::EC2::Instance", NULL);
+  snprintf(all, sizeof(all), "%s,%s", d, a);
+  assert_int_equal(load(all, T0, NULL), 0);
+  assert_int_equal(decide("GET", "/api/x", T0, &name), 1);
+  assert_string_equal(name, "api");
+  assert_int_equal(decide("GET", "/other", T0, &name), 1);
+  assert_string_equal(name, "Default");
+}
+
 static void test_borrow_then_rate(void **state)
 {
   const char *name;
@@ -388,6 +408,49 @@ static void test_statistics(void **state)
   assert_null(out);
 }
 
+/* The counters as concurrent decisions can leave them between two
+ * reports: outcomes counted whose requests come after the requests' swap
+ * (each decision counts its request, then its outcome). Every report has
+ * SampledCount + BorrowCount <= RequestCount (each request has at most one
+ * outcome), and over reports nothing is lost or counted twice. */
+static void test_statistics_consistent(void **state)
+{
+  struct xr_cslot *s;
+  char *out = NULL;
+  cJSON *root, *d;
+  int pass;
+  long long req = 0, smp = 0, bor = 0;
+
+  (void)state;
+  load_std(T0);
+  s = slot("Default");
+  atomic_store(&s->requests, 1);
+  atomic_store(&s->sampled, 2);
+  atomic_store(&s->borrowed, 1);
+  for (pass = 0; pass < 2; pass++) {
+    long long r, sm, b;
+    if (pass == 1)
+      atomic_fetch_add(&s->requests, 2); /* the requests of those outcomes */
+    assert_int_equal(xr_central_statistics(&C, T0 + pass, &out), 0);
+    assert_non_null(out);
+    root = cJSON_Parse(out);
+    free(out);
+    d = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "SamplingStatisticsDocuments"), 0);
+    r = (long long)cJSON_GetObjectItem(d, "RequestCount")->valuedouble;
+    sm = (long long)cJSON_GetObjectItem(d, "SampledCount")->valuedouble;
+    b = (long long)cJSON_GetObjectItem(d, "BorrowCount")->valuedouble;
+    assert_true(sm + b <= r);
+    req += r;
+    smp += sm;
+    bor += b;
+    cJSON_Delete(root);
+  }
+  assert_int_equal(req, 3);
+  assert_int_equal(smp, 2);
+  assert_int_equal(bor, 1);
+  assert_int_equal(atomic_load(&s->sampled) + atomic_load(&s->borrowed), 0);
+}
+
 static void test_rule_change_keeps_state(void **state)
 {
   char a[1024], d[1024], all[4096];
@@ -491,6 +554,119 @@ static void test_concurrent_install(void **state)
   assert_int_equal(xr_central_reclaim(&C, 1), 0);
 }
 
+/* The seam of xr_central_decide (sampling_central.h): a decision armed
+ * here stops after reading the epoch, before counting itself in. */
+static atomic_int stall_armed;
+static sem_t stall_entered, stall_release, draw_entered, draw_release;
+
+void xr_central_stall_hook(struct xr_central *c)
+{
+  (void)c;
+  if (atomic_exchange(&stall_armed, 0)) {
+    sem_post(&stall_entered);
+    sem_wait(&stall_release);
+  }
+}
+
+/* FixedRate's draw, held until the test lets it go: the decision is
+ * inside the rule set it loaded. */
+static double held_unit(void)
+{
+  sem_post(&draw_entered);
+  sem_wait(&draw_release);
+  return 0.0;
+}
+
+static void *stale_reader(void *arg)
+{
+  struct xr_sample_req q = {.method = "GET", .path = "/x", .service = "svc"};
+  unsigned r = 0;
+
+  (void)arg;
+  return (void *)(long)xr_central_decide(&C, &q, T0, held_unit, &r);
+}
+
+/* A decision that read the epoch before an install and counted itself in
+ * after it: the set it then uses must not be freed by the next install
+ * (it was, when the count it entered was the stale epoch's: a use after
+ * free in a hooked call). */
+static void test_stale_epoch_reader(void **state)
+{
+  char r[1024];
+  pthread_t t;
+  void *ret;
+
+  (void)state;
+  assert_int_equal(sem_init(&stall_entered, 0, 0), 0);
+  assert_int_equal(sem_init(&stall_release, 0, 0), 0);
+  assert_int_equal(sem_init(&draw_entered, 0, 0), 0);
+  assert_int_equal(sem_init(&draw_release, 0, 0), 0);
+  rec(r, sizeof(r), "all", 1, 1, 0, "*", "*", "*", "*", "*", NULL);
+  assert_int_equal(load(r, T0, NULL), 0);
+  atomic_store(&stall_armed, 1);
+  assert_int_equal(pthread_create(&t, NULL, stale_reader, NULL), 0);
+  sem_wait(&stall_entered);            /* epoch read, not counted yet */
+  assert_int_equal(load(r, T0, NULL), 0); /* install 1: nothing counted, old set freed */
+  assert_null(C.retired);
+  sem_post(&stall_release);
+  sem_wait(&draw_entered);             /* the decision is inside a set */
+  assert_int_equal(load(r, T0, NULL), 0); /* install 2 retires that set */
+  assert_non_null(C.retired);          /* ... and keeps it while the decision runs */
+  assert_int_equal(xr_central_reclaim(&C, 1000), 1);
+  sem_post(&draw_release);
+  assert_int_equal(pthread_join(t, &ret), 0);
+  assert_int_equal((long)ret, 1);
+  assert_int_equal(xr_central_reclaim(&C, 1000), 0);
+  sem_destroy(&stall_entered);
+  sem_destroy(&stall_release);
+  sem_destroy(&draw_entered);
+  sem_destroy(&draw_release);
+}
+
+static atomic_int cancel_sent;
+
+/* A thread whose first random draw is a decision's, with a cancel pending:
+ * it must not be cancelled inside the decision (glibc's getrandom() is a
+ * cancellation point; the count it entered would stay raised for good,
+ * and no replaced rule set would ever be freed again). */
+static void *cancelled_decider(void *arg)
+{
+  struct xr_sample_req q = {.method = "GET", .path = "/x", .service = "svc"};
+  unsigned r = 0;
+  int old;
+
+  (void)arg;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+  while (!atomic_load(&cancel_sent))
+    ;
+  pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+  (void)xr_central_decide(&C, &q, T0, xr_random_unit, &r);
+  pthread_testcancel();
+  return NULL;
+}
+
+static void test_cancel_in_decision(void **state)
+{
+  char r[1024];
+  pthread_t t;
+  void *ret;
+
+  (void)state;
+  rec(r, sizeof(r), "all", 1, 0.5, 0, "*", "*", "*", "*", "*", NULL); /* draws */
+  assert_int_equal(load(r, T0, NULL), 0);
+  atomic_store(&cancel_sent, 0);
+  assert_int_equal(pthread_create(&t, NULL, cancelled_decider, NULL), 0);
+  assert_int_equal(pthread_cancel(t), 0);
+  atomic_store(&cancel_sent, 1);
+  assert_int_equal(pthread_join(t, &ret), 0);
+  assert_ptr_equal(ret, PTHREAD_CANCELED);
+  assert_int_equal(atomic_load(&C.readers[0]) + atomic_load(&C.readers[1]), 0);
+  /* Replaced sets are still freed. */
+  assert_int_equal(load(r, T0, NULL), 0);
+  assert_int_equal(load(r, T0, NULL), 0);
+  assert_null(C.retired);
+}
+
 static void test_hour_fallback(void **state)
 {
   (void)state;
@@ -519,6 +695,22 @@ static void test_fork_child(void **state)
   assert_int_equal(decide("GET", "/health", T0, NULL), 0);
 }
 
+/* A fork while a replaced set waits for a decision of a thread the child
+ * does not have: the child's poller installs again and frees it. */
+static void test_fork_child_retired(void **state)
+{
+  (void)state;
+  load_std(T0);
+  atomic_store(&C.readers[atomic_load(&C.epoch) & 1], 1);
+  load_std(T0);
+  assert_non_null(C.retired);
+  assert_int_equal(xr_central_reclaim(&C, 10), 1);
+  xr_central_fork_child(&C);
+  load_std(T0 + 1);
+  assert_null(C.retired);
+  assert_int_equal(decide("GET", "/health", T0 + 1, NULL), 0);
+}
+
 static void test_slots_bounded(void **state)
 {
   char r[1024];
@@ -542,15 +734,20 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_parse_filters, setup, teardown),
       cmocka_unit_test_setup_teardown(test_parse_rejects, setup, teardown),
       cmocka_unit_test_setup_teardown(test_priority_and_match, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_default_catches_all, setup, teardown),
       cmocka_unit_test_setup_teardown(test_borrow_then_rate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_quota_and_ttl, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targets_malformed_and_refetch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_statistics, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_statistics_consistent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rule_change_keeps_state, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retired_wait_for_readers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_install, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stale_epoch_reader, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_in_decision, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hour_fallback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fork_child, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fork_child_retired, setup, teardown),
       cmocka_unit_test_setup_teardown(test_slots_bounded, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
