@@ -74,9 +74,25 @@ def valid_documents():
     unicode_doc = {"name": "caf\u00e9 \u00fc\u00df", "id": _id(8), "trace_id": _tid(0xd4),
                    "start_time": now - 1, "end_time": now,
                    "annotations": {"k": "\u2603 snow \U0001f600"}}
-    return [("segment with nested subsegments", seg_a), ("in-progress segment", seg_b_open),
+    docs = [("segment with nested subsegments", seg_a), ("in-progress segment", seg_b_open),
             ("independent subsegment", sub_b), ("completed segment", seg_b),
             ("large document", big), ("UTF-8 names", unicode_doc)]
+    return [(lbl, _microseconds(d)) for lbl, d in docs]
+
+
+def _microseconds(v):
+    """Times to whole microseconds, as X-Ray documents carry them. The collector prints
+    numbers with cJSON, which writes 15 significant digits whenever they read back within
+    DBL_EPSILON of the value: a time like now - 0.9 (17 digits) then comes back one unit
+    of its last digit off, about one run in 13. A time of 6 decimals either has 15
+    digits or differs from its 15-digit form by 1e-6 or more, so it is written exactly."""
+    if isinstance(v, float):
+        return round(v, 6)
+    if isinstance(v, dict):
+        return {k: _microseconds(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_microseconds(x) for x in v]
+    return v
 
 
 def invalid_datagrams():
