@@ -12,18 +12,7 @@
  * API through weak references bound at load time: without the library every call prints -38.
  */
 #define _GNU_SOURCE
-#define XRAY_AUTO_NO_DLSYM
-#include <xray-auto.h>
-
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "it_common.h" /* the C API as plain declarations (XRAY_AUTO_NO_DLSYM) */
 
 #pragma weak xray_begin_segment
 #pragma weak xray_end_segment
@@ -38,36 +27,6 @@ static int statuses[2];
 static void report(const char *what, int rc)
 {
   printf("%s %d\n", what, rc);
-}
-
-/* GET /ok over a plain socket: the HTTP status, or -1. */
-static int get_ok(void)
-{
-  struct sockaddr_in sa;
-  char req[128], buf[4096];
-  int fd, n, len = 0, status = -1;
-
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((unsigned short)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-    return -1;
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-    goto out;
-  n = snprintf(req, sizeof(req),
-               "GET /ok HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", port);
-  if (write(fd, req, (size_t)n) != n)
-    goto out;
-  while (len < (int)sizeof(buf) - 1 &&
-         (n = (int)read(fd, buf + len, sizeof(buf) - 1 - (size_t)len)) > 0)
-    len += n;
-  buf[len] = '\0';
-  if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-    status = -1;
-out:
-  close(fd);
-  return status;
 }
 
 static void *leaver(void *arg)
@@ -85,9 +44,9 @@ static void *worker(void *arg)
   (void)arg;
   CALL("worker_begin_segment", xray_begin_segment, "worker", NULL);
   CALL("worker_begin_outer", xray_begin_subsegment, "outer", NULL);
-  statuses[0] = get_ok();
+  statuses[0] = xr_it_get_status(port, "/ok");
   CALL("worker_begin_inner", xray_begin_subsegment, "inner", NULL);
-  statuses[1] = get_ok();
+  statuses[1] = xr_it_get_status(port, "/ok");
   report("worker_end_segment", xray_end_segment ? xray_end_segment() : -ENOSYS);
   return NULL;
 }

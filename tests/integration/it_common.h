@@ -307,6 +307,31 @@ static inline int xr_it_request(int fd, int port, const char *path, bool close_i
   return memcmp(resp, want, want_len) == 0 ? 0 : -1;
 }
 
+/* GET path on a new connection to 127.0.0.1:port with "Connection: close", any server:
+ * the response's status, or -1 (no connection, no status line). */
+static inline int xr_it_get_status(int port, const char *path)
+{
+  char req[256], buf[4096];
+  int fd = xr_it_connect(port), n, status = -1;
+  size_t len = 0;
+  ssize_t r;
+
+  if (fd < 0)
+    return -1;
+  n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+               "Connection: close\r\n\r\n", path, port);
+  if (n < 0 || (size_t)n >= sizeof(req) || send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+    goto out;
+  while (len < sizeof(buf) - 1 && (r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0)) > 0)
+    len += (size_t)r;
+  buf[len] = '\0';
+  if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+    status = -1;
+out:
+  close(fd);
+  return status;
+}
+
 /* With the library: one stderr line "xr-stats <who> pid=<pid> sent=... untraced=..." with
  * this process's counters (xray_get_stats); without it, nothing. One write(2) and no stdio,
  * so that a fork child may call it (another thread may have held a stdio lock at fork). */
