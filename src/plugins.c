@@ -14,6 +14,7 @@
 
 #include "plugins.h"
 
+#include "file.h"
 #include "http_client.h"
 #include "log.h"
 #include "thread.h"
@@ -156,49 +157,23 @@ static void xr_runtime_detect(void)
 
 /* ---- files ---------------------------------------------------------- */
 
-/* The whole file root + path, at most XR_PLUGIN_FILE_MAX bytes, NUL
+/* The whole file root + path, its first XR_PLUGIN_FILE_MAX bytes (what
+ * the parsers look at; a longer mountinfo is cut, as before), NUL
  * terminated, malloc'ed. 0 or a negative errno. */
 static int xr_read_file(const char *path, char **out, size_t *len)
 {
   char full[512];
-  char *buf = NULL;
-  size_t n = 0;
-  ssize_t r;
-  int fd, rc = 0;
+  int rc;
 
   *out = NULL;
   *len = 0;
   if ((size_t)snprintf(full, sizeof(full), "%s%s", xr_pl_root, path) >= sizeof(full))
     return -ENAMETOOLONG;
-  /* O_NONBLOCK: a FIFO planted there must not hang us. */
-  fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0)
-    return -errno;
-  buf = malloc(XR_PLUGIN_FILE_MAX + 1);
-  if (!buf) {
-    rc = -ENOMEM;
-    goto out;
-  }
-  while (n < XR_PLUGIN_FILE_MAX) {
-    r = read(fd, buf + n, XR_PLUGIN_FILE_MAX - n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0) {
-      rc = -errno;
-      goto out;
-    }
-    if (r == 0)
-      break;
-    n += (size_t)r;
-  }
-  buf[n] = '\0';
-  *out = buf;
-  *len = n;
-  buf = NULL;
-out:
-  free(buf);
-  close(fd);
-  return rc;
+  if ((rc = xr_file_read(full, XR_PLUGIN_FILE_MAX, out, len)) < 0)
+    return rc;
+  if (*len > XR_PLUGIN_FILE_MAX)
+    (*out)[*len = XR_PLUGIN_FILE_MAX] = '\0';
+  return 0;
 }
 
 static cJSON *xr_gather_beanstalk(void)

@@ -2,6 +2,8 @@
 
 #include "sampling.h"
 
+#include "file.h"
+
 #include "ids.h"
 #include "log.h"
 #include "sampling_poller.h"
@@ -117,60 +119,15 @@ static const char *xr_file_error(int err)
   }
 }
 
-/* The whole file into a malloc'ed, NUL-terminated buffer of at most
- * XR_RULES_FILE_MAX bytes; *len its length. */
-static int xr_read_file(const char *path, char **out, size_t *len, int *err)
-{
-  char *buf;
-  size_t got = 0;
-  long fd;
-
-  /* Raw calls: src/ knows no interposition, and our own read hook (or
-   * another preload's) has no business seeing this. O_NONBLOCK: a FIFO or
-   * a terminal answers at once instead of hanging the host. */
-  fd = syscall(SYS_openat, AT_FDCWD, path,
-               O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    *err = errno;
-    return -1;
-  }
-  buf = malloc(XR_RULES_FILE_MAX + 2);
-  if (!buf) {
-    *err = ENOMEM;
-    (void)syscall(SYS_close, fd);
-    return -1;
-  }
-  /* One byte more than the limit tells "too large" from "exactly full". */
-  while (got <= XR_RULES_FILE_MAX) {
-    long n = syscall(SYS_read, fd, buf + got, XR_RULES_FILE_MAX + 1 - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      *err = errno;
-      free(buf);
-      (void)syscall(SYS_close, fd);
-      return -1;
-    }
-    if (n == 0)
-      break;
-    got += (size_t)n;
-  }
-  (void)syscall(SYS_close, fd);
-  buf[got] = '\0';
-  *out = buf;
-  *len = got;
-  return 0;
-}
-
 int xr_sampling_load(const char *path)
 {
   struct xr_rules *rs = NULL, *old;
   char why[160];
   char *buf = NULL;
   size_t len = 0;
-  int saved = errno, err = 0, rc;
+  int saved = errno, err, rc;
 
-  if (xr_read_file(path, &buf, &len, &err) < 0) {
+  if ((err = -xr_file_read(path, XR_RULES_FILE_MAX, &buf, &len)) > 0) {
     /* xr_log keeps it one line whatever the path holds. */
     xr_err("XRAY_AUTO_SAMPLING_RULES \"%.200s\": %s; using the default rule "
            "(1 per second, then 5 %%)",
