@@ -2,6 +2,7 @@
 
 #include "emitter.h"
 
+#include "clock.h"
 #include "log.h"
 #include "thread.h"
 #include "utf8.h"
@@ -84,13 +85,6 @@ static bool xr_resolve_started;
 static atomic_ullong xr_n_sent, xr_n_errors, xr_n_split, xr_n_truncated,
     xr_n_dropped;
 static atomic_int xr_logged_send_error, xr_logged_resolve_error;
-
-static int64_t xr_mono_us(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void xr_emitter_configure(const struct xr_endpoint *udp)
 {

@@ -3,6 +3,8 @@
 
 #include "http_client.h"
 
+#include "clock.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +26,7 @@
 
 static int64_t xr_mono_ms(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return xr_mono_us() / 1000;
 }
 
 int xr_http_resolve(const struct xr_endpoint *ep, struct sockaddr_storage *ss,

@@ -2,6 +2,7 @@
 
 #include "sampling_poller.h"
 
+#include "clock.h"
 #include "http_client.h"
 #include "ids.h"
 #include "log.h"
@@ -36,9 +37,7 @@ void xr_poller_configure(const struct xr_endpoint *tcp)
 
 static double xr_mono(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+  return (double)xr_mono_us() / 1e6;
 }
 
 /* Sleeps until the monotonic time t (our thread; signals are blocked). */
